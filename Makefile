@@ -1,0 +1,42 @@
+# One toolchain: `make run` sets up and runs the worker; `make test` sets up and runs every check.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test check lint types unit e2e lock bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[offline,sandbox,dev]'
+	touch $(STAMP)
+
+# Runs the worker. With LIVEKIT_URL unset it first starts the local sandbox server and fake providers
+# (no keys, no cloud) and points the worker at them; see README.
+run: setup
+	$(PY) -m agent run-local
+
+lint: setup
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
+types: setup
+	$(PY) -m mypy agent sandbox bench tests
+
+unit: setup
+	$(PY) -m pytest -q -m "not e2e"
+
+e2e: setup
+	$(PY) -m pytest -q -m e2e
+
+check: lint types
+	$(PY) -m pytest -q
+
+test: check
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock

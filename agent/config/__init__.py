@@ -1,0 +1,1 @@
+"""Per-call configuration: dialects in, one frozen `CallConfig` out. Pure; no LiveKit job machinery."""

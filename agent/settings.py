@@ -1,0 +1,111 @@
+"""Process settings, read once from the environment (and an optional `.env`).
+
+These are not per-call configuration: nothing here ever comes from room, dispatch or participant metadata.
+Keys are `SecretStr` so they never print; `Settings.require_livekit()` is the start-up check that turns a missing
+LiveKit URL or key into a typed `SettingsError` (the framework itself would log and exit 0).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent.errors import SettingsError
+
+SttProvider = Literal["deepgram", "openai", "whisper"]
+TtsProvider = Literal["openai", "deepgram", "piper"]
+LlmProvider = Literal["openai"]
+Dialect = Literal["native", "sawt", "convoi", "vaani", "vyom", "scaiwave"]
+
+# Fields a caller (browser-settable participant attributes/metadata) may set by default.
+DEFAULT_CALLER_ALLOWED: tuple[str, ...] = ("variables", "language", "tts.speed")
+
+
+class Settings(BaseSettings):
+    """Everything the worker reads from its environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    # LiveKit
+    livekit_url: str | None = Field(default=None, validation_alias="LIVEKIT_URL")
+    livekit_api_key: SecretStr | None = Field(default=None, validation_alias="LIVEKIT_API_KEY")
+    livekit_api_secret: SecretStr | None = Field(default=None, validation_alias="LIVEKIT_API_SECRET")
+    agent_name: str = Field(
+        default="webcall-agent",
+        validation_alias=AliasChoices("LIVEKIT_AGENT_NAME", "WEBCALL_AGENT_NAME"),
+    )
+
+    # Providers
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    deepgram_api_key: SecretStr | None = Field(default=None, validation_alias="DEEPGRAM_API_KEY")
+    deepgram_base_url: str | None = Field(default=None, validation_alias="DEEPGRAM_BASE_URL")
+
+    # webcall-agent's own
+    config_dir: Path = Field(default=Path("config"), validation_alias="WEBCALL_CONFIG_DIR")
+    prompts_dir: Path = Field(default=Path("prompts"), validation_alias="WEBCALL_PROMPTS_DIR")
+    dialect: Dialect | None = Field(default=None, validation_alias="WEBCALL_DIALECT")
+    stt_provider: SttProvider = Field(default="deepgram", validation_alias="WEBCALL_STT_PROVIDER")
+    tts_provider: TtsProvider = Field(default="openai", validation_alias="WEBCALL_TTS_PROVIDER")
+    llm_model: str = Field(default="gpt-4o-mini", validation_alias="WEBCALL_LLM_MODEL")
+    allowed_llm_models: tuple[str, ...] = Field(
+        default=("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"),
+        validation_alias="WEBCALL_ALLOWED_LLM_MODELS",
+    )
+    allowed_tts_voices: tuple[str, ...] = Field(
+        default=(
+            # OpenAI
+            "alloy",
+            "ash",
+            "ballad",
+            "coral",
+            "echo",
+            "fable",
+            "nova",
+            "onyx",
+            "sage",
+            "shimmer",
+            # Deepgram aura-2 (model-as-voice)
+            "aura-2-thalia-en",
+            "aura-2-andromeda-en",
+            "aura-2-helena-en",
+            "aura-2-apollo-en",
+            "aura-2-arcas-en",
+            "aura-2-aries-en",
+            "aura-asteria-en",
+            "aura-orion-en",
+            # piper (offline)
+            "en_US-joe-medium",
+        ),
+        validation_alias="WEBCALL_ALLOWED_TTS_VOICES",
+    )
+    caller_allowed_fields: tuple[str, ...] = Field(
+        default=DEFAULT_CALLER_ALLOWED, validation_alias="WEBCALL_CALLER_ALLOWED_FIELDS"
+    )
+    redact_caller_data: bool = Field(default=True, validation_alias="WEBCALL_REDACT_CALLER_DATA")
+    max_concurrent_calls: int = Field(default=8, ge=1, validation_alias="WEBCALL_MAX_CALLS")
+    log_level: str = Field(default="INFO", validation_alias="WEBCALL_LOG_LEVEL")
+
+    def require_livekit(self) -> None:
+        """Raise `SettingsError` naming every missing LiveKit setting (never their values)."""
+        missing = tuple(
+            name
+            for name, value in (
+                ("LIVEKIT_URL", self.livekit_url),
+                ("LIVEKIT_API_KEY", self.livekit_api_key),
+                ("LIVEKIT_API_SECRET", self.livekit_api_secret),
+            )
+            if not value
+        )
+        if missing:
+            raise SettingsError("missing LiveKit settings: " + ", ".join(missing), fields=missing)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process settings, read once."""
+    return Settings()
