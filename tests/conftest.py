@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["tests.plugins.sandbox_server", "tests.plugins.fake_providers"]
+
 _CLEARED_PREFIXES = ("LIVEKIT_", "OPENAI_", "DEEPGRAM_", "WEBCALL_")
 
 
