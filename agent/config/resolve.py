@@ -24,7 +24,7 @@ def resolve_call(sources: CallSources, *, settings: Settings) -> CallConfig:
     """Resolve one call's config. Never raises: unusable input yields the profile's config with warnings."""
     del sources
     return CallConfig(
-        llm={"model": settings.llm_model},  # type: ignore[arg-type]
-        stt={"provider": settings.stt_provider},  # type: ignore[arg-type]
-        tts={"provider": settings.tts_provider},  # type: ignore[arg-type]
+        llm={"model": settings.llm_model},
+        stt={"provider": settings.stt_provider},
+        tts={"provider": settings.tts_provider},
     )
