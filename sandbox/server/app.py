@@ -1,0 +1,217 @@
+"""The HTTP application and its lifecycle: routes, the ``running()`` context manager, and the server handle.
+
+Routes: ``/rtc`` and ``/rtc/v1`` (signaling websockets) with their ``/validate`` twins, ``/agent`` (workers),
+``/twirp/livekit.RoomService/*`` and ``/twirp/livekit.AgentDispatchService/*``, and ``GET /`` (health).
+The server binds to loopback only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from livekit.protocol import models
+
+from . import network
+from .agents import AgentDispatcher
+from .auth import DEV_API_KEY, DEV_API_SECRET, AuthError, Keys, require_video
+from .rooms import RoomManager
+from .rtc import ParticipantSession, decode_join_request
+from .state import Participant, new_sid
+from .twirp import TwirpHandler
+
+logger = logging.getLogger("sandbox.server")
+
+_KINDS = {
+    "agent": models.ParticipantInfo.Kind.AGENT,
+    "sip": models.ParticipantInfo.Kind.SIP,
+    "egress": models.ParticipantInfo.Kind.EGRESS,
+    "ingress": models.ParticipantInfo.Kind.INGRESS,
+}
+
+
+@dataclass
+class SandboxServer:
+    """A running server: where to reach it, its keys, and its live state for introspection."""
+
+    host: str
+    port: int
+    keys: Keys
+    rooms: RoomManager
+    agents: AgentDispatcher
+    v1_enabled: bool = True
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        return self.keys.api_key
+
+    @property
+    def api_secret(self) -> str:
+        return self.keys.api_secret
+
+    def token(self, *, room: str, identity: str, name: str = "") -> str:
+        """A join token for ``room`` (what a web-call platform hands the browser)."""
+        return self.keys.mint_join_token(room=room, identity=identity, name=name)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.query.get("access_token")
+
+
+class _Routes:
+    def __init__(self, server: SandboxServer) -> None:
+        self.server = server
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(text="OK")
+
+    async def validate(self, request: web.Request) -> web.Response:
+        if request.path.startswith("/rtc/v1") and not self.server.v1_enabled:
+            raise web.HTTPNotFound()
+        try:
+            grants = require_video(self.server.keys.verify(_bearer(request)))
+        except AuthError:
+            return web.Response(status=401, text="invalid token")
+        if not grants.room_join:
+            return web.Response(status=401, text="token has no roomJoin grant")
+        return web.Response(text="success")
+
+    async def rtc_v1(self, request: web.Request) -> web.StreamResponse:
+        if not self.server.v1_enabled:
+            raise web.HTTPNotFound()
+        encoded = request.query.get("join_request")
+        if not encoded:
+            return web.Response(status=400, text="join_request missing")
+        join = decode_join_request(encoded)
+        return await self._join(
+            request,
+            v1=True,
+            auto_subscribe=join.connection_settings.auto_subscribe,
+            offer=join.publisher_offer,
+            metadata=join.metadata,
+            attributes=dict(join.participant_attributes),
+        )
+
+    async def rtc_v0(self, request: web.Request) -> web.StreamResponse:
+        auto = request.query.get("auto_subscribe", "1") not in ("0", "false")
+        return await self._join(request, v1=False, auto_subscribe=auto, offer=None, metadata="", attributes={})
+
+    async def _join(
+        self,
+        request: web.Request,
+        *,
+        v1: bool,
+        auto_subscribe: bool,
+        offer: object,
+        metadata: str,
+        attributes: dict[str, str],
+    ) -> web.StreamResponse:
+        try:
+            claims = self.server.keys.verify(_bearer(request))
+            grants = require_video(claims)
+        except AuthError:
+            return web.Response(status=401, text="invalid token")
+        if not grants.room_join or not grants.room or not claims.identity:
+            return web.Response(status=401, text="token needs roomJoin, room and identity")
+        ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
+        await ws.prepare(request)
+        room = await self.server.rooms.get_or_create(grants.room, metadata="")
+        if claims.room_config is not None and claims.room_config.agents:
+            await self.server.agents.dispatch_from_token(room, claims.room_config)
+        participant = Participant(
+            sid=new_sid("PA"),
+            identity=claims.identity,
+            name=claims.name,
+            kind=_KINDS.get(claims.kind, models.ParticipantInfo.Kind.STANDARD),
+            metadata=metadata or claims.metadata,
+            attributes={**(claims.attributes or {}), **attributes},
+            permission=models.ParticipantPermission(
+                can_subscribe=grants.can_subscribe,
+                can_publish=grants.can_publish,
+                can_publish_data=grants.can_publish_data,
+                can_update_metadata=bool(grants.can_update_own_metadata),
+                hidden=bool(grants.hidden),
+                agent=bool(grants.agent),
+            ),
+            hidden=bool(grants.hidden),
+        )
+        session = ParticipantSession(
+            ws=ws,
+            manager=self.server.rooms,
+            room=room,
+            participant=participant,
+            v1=v1,
+            auto_subscribe=auto_subscribe,
+            can_update_metadata=bool(grants.can_update_own_metadata),
+        )
+        participant.session = session
+        await session.run(join_offer=offer if v1 else None)  # type: ignore[arg-type]
+        return ws
+
+
+def build_app(server: SandboxServer) -> web.Application:
+    routes = _Routes(server)
+    twirp = TwirpHandler(keys=server.keys, rooms=server.rooms, agents=server.agents)
+    app = web.Application()
+    app.router.add_get("/", routes.health)
+    app.router.add_get("/rtc/v1", routes.rtc_v1)
+    app.router.add_get("/rtc", routes.rtc_v0)
+    app.router.add_get("/rtc/v1/validate", routes.validate)
+    app.router.add_get("/rtc/validate", routes.validate)
+    app.router.add_get("/agent", server.agents.handle)
+    app.router.add_post("/twirp/livekit.{service}/{method}", twirp.handle)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running(
+    *,
+    host: str = network.LOOPBACK_HOST,
+    port: int = 0,
+    api_key: str = DEV_API_KEY,
+    api_secret: str = DEV_API_SECRET,
+    v1: bool = True,
+) -> AsyncIterator[SandboxServer]:
+    """Serve the sandbox until the block exits.
+
+    Args:
+        host: a loopback address; anything else is refused.
+        port: 0 picks a free port (read it from ``server.port``).
+        v1: serve ``/rtc/v1``; False answers it with 404 so SDKs fall back to ``/rtc`` (v0 signaling).
+    """
+    if not network.is_loopback_address(host):
+        raise network.NetworkSetupError("the sandbox binds to loopback only")
+    network.check_host_network()
+    network.restrict_ice_to_loopback()
+    keys = Keys(api_key, api_secret)
+    rooms = RoomManager()
+    server = SandboxServer(host=host, port=port, keys=keys, rooms=rooms, agents=AgentDispatcher(rooms=rooms, keys=keys))
+    server.v1_enabled = v1
+    runner = web.AppRunner(build_app(server), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses
+    server.port = int(bound[0][1])
+    server.agents.public_url = server.url
+    logger.info("sandbox server listening", extra={"url": server.url})
+    try:
+        yield server
+    finally:
+        await server.agents.aclose()
+        await rooms.aclose()
+        await runner.cleanup()

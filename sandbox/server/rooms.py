@@ -1,0 +1,228 @@
+"""The room manager: joins, leaves, state broadcasts, subscriptions, data forwarding and room deletion.
+
+It owns every ``Room`` and is the one place that decides who hears about a change: a ``ParticipantUpdate`` goes
+to every connected participant of the room (hidden participants are never announced), a room update likewise.
+Auto-created rooms (on join, on ``CreateDispatch``) are allowed, as in ``livekit-server --dev``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from livekit.protocol import models
+from livekit.protocol import rtc as rtc_pb
+
+from .state import Participant, Room, Track, new_sid
+
+logger = logging.getLogger("sandbox.rooms")
+
+RoomHook = Callable[[Room], Awaitable[None]]
+
+
+class RoomNotFound(LookupError):
+    """A request named a room that does not exist."""
+
+
+class ParticipantNotFound(LookupError):
+    """A request named a participant that is not in the room."""
+
+
+class RoomManager:
+    def __init__(self) -> None:
+        self.rooms: dict[str, Room] = {}
+        self.on_room_created: list[RoomHook] = []
+        self.on_room_deleted: list[RoomHook] = []
+        self.on_participant_left: list[Callable[[Room, Participant], Awaitable[None]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def get(self, name: str) -> Room:
+        room = self.rooms.get(name)
+        if room is None:
+            raise RoomNotFound(name)
+        return room
+
+    async def get_or_create(self, name: str, *, metadata: str = "", auto_dispatch: bool = True) -> Room:
+        room = self.rooms.get(name)
+        if room is not None:
+            return room
+        room = Room(sid=new_sid("RM"), name=name, metadata=metadata)
+        self.rooms[name] = room
+        logger.info("room created", extra={"room_sid": room.sid})
+        if auto_dispatch:
+            for hook in self.on_room_created:
+                await hook(room)
+        return room
+
+    # --- state broadcasts -------------------------------------------------------------------------------------
+
+    def visible(self, room: Room, *, exclude: str | None = None) -> list[Participant]:
+        return [
+            p
+            for p in room.participants.values()
+            if not p.hidden and p.identity != exclude and p.state != models.ParticipantInfo.State.DISCONNECTED
+        ]
+
+    def broadcast_participant(self, room: Room, participant: Participant) -> None:
+        """Tell every connected participant (including itself) about a participant's new state."""
+        update = rtc_pb.SignalResponse(update=rtc_pb.ParticipantUpdate(participants=[participant.info()]))
+        for other in list(room.participants.values()):
+            if other.session is None:
+                continue
+            if participant.hidden and other.identity != participant.identity:
+                continue
+            other.session.send(update)
+
+    def broadcast_room(self, room: Room) -> None:
+        update = rtc_pb.SignalResponse(room_update=rtc_pb.RoomUpdate(room=room.info()))
+        for p in room.participants.values():
+            if p.session is not None:
+                p.session.send(update)
+
+    # --- membership -------------------------------------------------------------------------------------------
+
+    async def join(self, room: Room, participant: Participant) -> None:
+        previous = room.participants.get(participant.identity)
+        if previous is not None:
+            # Same identity joining again replaces the old connection, as LiveKit does.
+            await self.remove(room, previous, reason=models.DisconnectReason.DUPLICATE_IDENTITY)
+        room.participants[participant.identity] = participant
+        participant.state = models.ParticipantInfo.State.JOINED
+        self.broadcast_participant(room, participant)
+        logger.info("participant joined", extra={"room_sid": room.sid, "participant_sid": participant.sid})
+
+    def mark_active(self, room: Room, participant: Participant) -> None:
+        if participant.state != models.ParticipantInfo.State.ACTIVE:
+            participant.state = models.ParticipantInfo.State.ACTIVE
+            participant.bump()
+            self.broadcast_participant(room, participant)
+
+    async def remove(
+        self, room: Room, participant: Participant, *, reason: int = models.DisconnectReason.CLIENT_INITIATED
+    ) -> None:
+        """Take a participant out of the room, unpublish its tracks and tell everyone."""
+        if room.participants.get(participant.identity) is not participant:
+            return
+        del room.participants[participant.identity]
+        session = participant.session
+        participant.session = None
+        for track in list(participant.tracks.values()):
+            await self.unpublish(room, participant, track, notify=False)
+        participant.state = models.ParticipantInfo.State.DISCONNECTED
+        participant.bump()
+        self.broadcast_participant(room, participant)
+        if session is not None:
+            await session.close(reason=reason)
+        logger.info("participant left", extra={"room_sid": room.sid, "participant_sid": participant.sid})
+        for hook in self.on_participant_left:
+            await hook(room, participant)
+
+    async def delete_room(self, name: str) -> None:
+        room = self.get(name)
+        for hook in self.on_room_deleted:
+            await hook(room)
+        for p in list(room.participants.values()):
+            await self.remove(room, p, reason=models.DisconnectReason.ROOM_DELETED)
+        self.rooms.pop(name, None)
+        logger.info("room deleted", extra={"room_sid": room.sid})
+
+    # --- tracks -----------------------------------------------------------------------------------------------
+
+    def publish(self, room: Room, participant: Participant, track: Track) -> None:
+        participant.tracks[track.info.sid] = track
+        participant.bump()
+        self.broadcast_participant(room, participant)
+
+    def media_ready(self, room: Room, publisher: Participant, track: Track) -> None:
+        """RTP for a publication started flowing: auto-subscribe everyone who subscribes automatically."""
+        for other in self.visible(room, exclude=publisher.identity):
+            if other.session is not None and other.session.auto_subscribe:
+                self.subscribe(room, other, track.info.sid)
+
+    def subscribe(self, room: Room, subscriber: Participant, track_sid: str) -> None:
+        found = room.track(track_sid)
+        if found is None or subscriber.session is None:
+            return
+        publisher, track = found
+        if publisher.identity == subscriber.identity or subscriber.identity in track.subscribers:
+            return
+        if track.media is None:
+            return  # subscribed once media arrives (media_ready)
+        track.subscribers.add(subscriber.identity)
+        subscriber.session.add_subscription(publisher, track)
+
+    def unsubscribe(self, room: Room, subscriber: Participant, track_sid: str) -> None:
+        found = room.track(track_sid)
+        if found is None or subscriber.session is None:
+            return
+        _, track = found
+        if subscriber.identity in track.subscribers:
+            track.subscribers.discard(subscriber.identity)
+            subscriber.session.remove_subscription(track_sid)
+
+    def subscribed(self, room: Room, publisher: Participant, track: Track) -> None:
+        """A subscriber's transceiver carries the track: the hidden ``track_subscribed`` the SDK waits for."""
+        if publisher.session is not None:
+            publisher.session.send(
+                rtc_pb.SignalResponse(track_subscribed=rtc_pb.TrackSubscribed(track_sid=track.info.sid))
+            )
+
+    async def unpublish(self, room: Room, participant: Participant, track: Track, *, notify: bool = True) -> None:
+        participant.tracks.pop(track.info.sid, None)
+        for identity in list(track.subscribers):
+            sub = room.participants.get(identity)
+            if sub is not None and sub.session is not None:
+                sub.session.remove_subscription(track.info.sid)
+        track.subscribers.clear()
+        fanout = track.media
+        track.media = None
+        if fanout is not None:
+            await fanout.aclose()
+        if notify:
+            participant.bump()
+            if participant.session is not None:
+                participant.session.send(
+                    rtc_pb.SignalResponse(track_unpublished=rtc_pb.TrackUnpublishedResponse(track_sid=track.info.sid))
+                )
+            self.broadcast_participant(room, participant)
+
+    def set_muted(self, room: Room, participant: Participant, track_sid: str, muted: bool) -> None:
+        track = participant.tracks.get(track_sid)
+        if track is None or track.info.muted == muted:
+            return
+        track.info.muted = muted
+        participant.bump()
+        self.broadcast_participant(room, participant)
+
+    # --- data -------------------------------------------------------------------------------------------------
+
+    def forward_data(self, room: Room, packet: models.DataPacket, *, sender: Participant | None) -> int:
+        """Deliver a data packet to its destinations (everyone else when none are named); returns the count."""
+        if sender is not None:
+            packet.participant_identity = sender.identity
+            packet.participant_sid = sender.sid
+        destinations = set(packet.destination_identities)
+        lossy = packet.kind == models.DataPacket.Kind.LOSSY
+        delivered = 0
+        for p in list(room.participants.values()):
+            if sender is not None and p.identity == sender.identity:
+                continue
+            if destinations and p.identity not in destinations:
+                continue
+            if p.session is not None and p.session.send_data(packet, lossy=lossy):
+                delivered += 1
+        return delivered
+
+    def spawn(self, coro: Awaitable[None], *, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        for name in list(self.rooms):
+            await self.delete_room(name)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

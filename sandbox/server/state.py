@@ -1,0 +1,110 @@
+"""Room state: rooms, participants and their published tracks, and how each renders as protobuf.
+
+The state is plain data owned by one event loop; nothing here does I/O. ``Participant.session`` points at the
+signaling session that carries the participant's websocket and peer connection (``rtc.ParticipantSession``).
+Versions increase on every change because the SDK ignores a ``ParticipantInfo`` older than the one it holds.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from livekit.protocol import models
+
+if TYPE_CHECKING:
+    from .rtc import ParticipantSession
+
+
+def new_sid(prefix: str) -> str:
+    """A LiveKit-style id such as ``RM_3fa9c2d1e0b4``."""
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Track:
+    """A track a participant published: its announced info plus the media the server receives for it."""
+
+    info: models.TrackInfo
+    cid: str
+    mid: str | None = None
+    media: Any = None  # an aiortc MediaStreamTrack once RTP arrives
+    subscribers: set[str] = field(default_factory=set)  # identities
+    frames_received: int = 0
+    peak_level: float = 0.0
+
+
+@dataclass
+class Participant:
+    sid: str
+    identity: str
+    name: str
+    kind: int
+    metadata: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    permission: models.ParticipantPermission = field(default_factory=models.ParticipantPermission)
+    state: int = models.ParticipantInfo.State.JOINING
+    joined_at_ms: int = field(default_factory=now_ms)
+    version: int = 1
+    tracks: dict[str, Track] = field(default_factory=dict)  # by track sid
+    hidden: bool = False
+    session: ParticipantSession | None = None
+
+    def bump(self) -> None:
+        self.version += 1
+
+    def info(self) -> models.ParticipantInfo:
+        return models.ParticipantInfo(
+            sid=self.sid,
+            identity=self.identity,
+            name=self.name,
+            state=self.state,  # type: ignore[arg-type]
+            tracks=[t.info for t in self.tracks.values()],
+            metadata=self.metadata,
+            joined_at=self.joined_at_ms // 1000,
+            joined_at_ms=self.joined_at_ms,
+            version=self.version,
+            permission=self.permission,
+            is_publisher=bool(self.tracks),
+            kind=self.kind,  # type: ignore[arg-type]
+            attributes=self.attributes,
+        )
+
+
+@dataclass
+class Room:
+    sid: str
+    name: str
+    metadata: str = ""
+    empty_timeout: int = 300
+    max_participants: int = 0
+    created_ms: int = field(default_factory=now_ms)
+    participants: dict[str, Participant] = field(default_factory=dict)  # by identity
+
+    def info(self) -> models.Room:
+        return models.Room(
+            sid=self.sid,
+            name=self.name,
+            metadata=self.metadata,
+            empty_timeout=self.empty_timeout,
+            max_participants=self.max_participants,
+            creation_time=self.created_ms // 1000,
+            creation_time_ms=self.created_ms,
+            num_participants=sum(1 for p in self.participants.values() if not p.hidden),
+            num_publishers=sum(1 for p in self.participants.values() if p.tracks),
+        )
+
+    def by_sid(self, sid: str) -> Participant | None:
+        return next((p for p in self.participants.values() if p.sid == sid), None)
+
+    def track(self, track_sid: str) -> tuple[Participant, Track] | None:
+        for p in self.participants.values():
+            if track_sid in p.tracks:
+                return p, p.tracks[track_sid]
+        return None
