@@ -1,0 +1,181 @@
+"""The aiohttp server every fake provider runs on: loopback binding, request recording, latency and faults.
+
+A fake binds only to a loopback address. A middleware records each request before its handler runs, applies
+``first_byte_delay``, and consumes a queued fault: ``status`` and ``hang`` are handled here for every endpoint,
+``drop`` is handed to the handler (it needs to know what a chunk is) through ``request["fault"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import ClassVar, Self
+
+from aiohttp import web
+
+from sandbox.providers.controls import Controls, Fault, RecordedRequest, redact_headers
+
+logger = logging.getLogger("sandbox.providers")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+RECORD_KEY = "record"
+FAULT_KEY = "fault"
+
+
+class FakeProviderServer:
+    """Base of the fake servers. Use ``async with`` or ``start()`` / ``aclose()``."""
+
+    provider: ClassVar[str] = ""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError("fake providers bind to a loopback address only")
+        self.host = host
+        self._requested_port = port
+        self.port = 0
+        self.controls = Controls()
+        self.requests: list[RecordedRequest] = []
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        self._add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        self.port = int(sock.getsockname()[1])
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        logger.info("fake provider listening", extra={"provider": self.provider, "port": self.port})
+
+    async def aclose(self) -> None:
+        self._closing.set()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    def _add_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # --- controls --------------------------------------------------------------------------------------------
+    def set_latency(self, *, first_byte: float = 0.0, chunk_interval: float = 0.0) -> None:
+        """Delay before the first byte of every answer, and between streamed chunks (seconds)."""
+        self.controls.first_byte_delay = first_byte
+        self.controls.chunk_interval = chunk_interval
+
+    def fail_next(self, status: int = 500, *, times: int = 1, path: str | None = None) -> None:
+        """Answer the next ``times`` matching requests with HTTP ``status`` (500, 429, ...)."""
+        self.controls.faults.append(Fault(kind="status", status=status, path=path, remaining=times))
+
+    def hang_next(self, *, times: int = 1, path: str | None = None) -> None:
+        """Never answer the next ``times`` matching requests (the client has to time out)."""
+        self.controls.faults.append(Fault(kind="hang", path=path, remaining=times))
+
+    def drop_next(self, *, times: int = 1, path: str | None = None, after_chunks: int = 1) -> None:
+        """Start answering the next matching requests, then cut the connection after ``after_chunks`` chunks."""
+        self.controls.faults.append(Fault(kind="drop", path=path, remaining=times, after_chunks=after_chunks))
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The recorded requests whose path starts with ``path``."""
+        return [record for record in self.requests if record.path.startswith(path)]
+
+    def reset(self) -> None:
+        """Forget recorded requests, latency settings and queued faults."""
+        self.requests.clear()
+        self.controls.reset()
+
+    # --- helpers for handlers --------------------------------------------------------------------------------
+    async def pace(self) -> None:
+        if self.controls.chunk_interval > 0:
+            await asyncio.sleep(self.controls.chunk_interval)
+
+    async def hang(self) -> None:
+        try:
+            await asyncio.wait_for(self._closing.wait(), timeout=self.controls.hang_limit)
+        except TimeoutError:
+            return
+
+    def spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def error_response(self, status: int, message: str) -> web.Response:
+        """An error body in the provider's own shape."""
+        raise NotImplementedError
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        headers, scheme = redact_headers(request.headers)
+        record = RecordedRequest(
+            provider=self.provider,
+            method=request.method,
+            path=request.path,
+            query={key: request.query.getone(key) for key in request.query},
+            headers=headers,
+            auth_scheme=scheme,
+        )
+        self.requests.append(record)
+        request[RECORD_KEY] = record
+        if request.content_type == "application/json" and request.can_read_body:
+            try:
+                record.json = json.loads(await request.read())
+            except (ValueError, UnicodeDecodeError):
+                record.status = 400
+                return self.error_response(400, "body is not valid JSON")
+        if self.controls.first_byte_delay > 0:
+            await asyncio.sleep(self.controls.first_byte_delay)
+        fault = self.controls.take_fault(request.path)
+        request[FAULT_KEY] = fault
+        if fault is not None:
+            record.fault = fault.kind
+            if fault.kind == "status":
+                record.status = fault.status
+                return self.error_response(fault.status, "injected fault")
+            if fault.kind == "hang":
+                await self.hang()
+                record.status = 504
+                return self.error_response(504, "injected hang ended")
+        if scheme is None:
+            record.status = 401
+            return self.error_response(401, "missing credentials")
+        response = await handler(request)
+        if record.status == 0:
+            record.status = response.status
+        return response
+
+
+def drop_connection(request: web.Request) -> None:
+    """Cut the TCP connection under a response mid-stream (the client sees a broken body)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()

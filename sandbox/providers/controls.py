@@ -1,0 +1,119 @@
+"""What a test can see and steer in a fake provider: the request record, latency, and injected faults.
+
+Every request a fake receives becomes one `RecordedRequest` (websocket sessions too: one record per connection,
+with the messages and audio it carried). Authorization headers are never recorded, only their scheme.
+`Controls` holds the latency settings and a queue of one-shot faults that the next matching requests consume.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+FaultKind = Literal["status", "hang", "drop"]
+
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
+
+
+@dataclass
+class RecordedRequest:
+    """One request (or websocket connection) as the fake saw it.
+
+    Attributes:
+        provider: ``openai`` or ``deepgram``.
+        method: HTTP method (``GET`` for a websocket).
+        path: URL path, e.g. ``/v1/chat/completions``.
+        query: query parameters, first value of each.
+        headers: request headers without credentials.
+        auth_scheme: ``Bearer`` or ``Token`` if credentials were sent (never the credential itself).
+        json: the parsed JSON body, if the body was JSON.
+        form: multipart text fields.
+        audio: audio bytes received (an uploaded file, a POSTed body, or websocket binary frames).
+        messages: JSON text messages received on a websocket, in order.
+        text: the text a TTS endpoint was asked to speak (joined over a websocket session).
+        voice: the voice asked for (OpenAI ``voice``; Deepgram's ``model``, which names the voice).
+        speed: the speaking rate asked for, if any.
+        status: the HTTP status answered (101 for an accepted websocket).
+        fault: the injected fault this request consumed, if any.
+        started: ``time.monotonic()`` when the request arrived.
+    """
+
+    provider: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    auth_scheme: str | None
+    json: object | None = None
+    form: dict[str, str] = field(default_factory=dict)
+    audio: bytearray = field(default_factory=bytearray)
+    messages: list[object] = field(default_factory=list)
+    text: str = ""
+    voice: str | None = None
+    speed: float | None = None
+    status: int = 0
+    fault: FaultKind | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def redact_headers(headers: object) -> tuple[dict[str, str], str | None]:
+    """Headers without credentials, and the auth scheme if one was present."""
+    kept: dict[str, str] = {}
+    scheme: str | None = None
+    items = headers.items() if hasattr(headers, "items") else ()
+    for name, value in items:
+        lowered = str(name).lower()
+        if lowered in _SECRET_HEADERS:
+            # keep only the scheme ("Bearer", "Token"): enough to assert a key was sent
+            scheme = str(value).split(" ", 1)[0] or None if lowered == "authorization" else scheme or str(name)
+            continue
+        kept[str(name)] = str(value)
+    return kept, scheme
+
+
+@dataclass
+class Fault:
+    """A one-shot fault: the next ``remaining`` requests whose path starts with ``path`` get it.
+
+    ``status`` answers with an HTTP error (or refuses the websocket upgrade); ``hang`` never answers (until the
+    server closes or ``Controls.hang_limit`` passes); ``drop`` starts the answer and cuts the connection after
+    ``after_chunks`` streamed chunks (websockets: after that many received audio frames or sent results).
+    """
+
+    kind: FaultKind
+    status: int = 500
+    path: str | None = None
+    remaining: int = 1
+    after_chunks: int = 1
+
+
+@dataclass
+class Controls:
+    """Latency and fault settings of one fake server; change them at any time, they apply to the next request.
+
+    Attributes:
+        first_byte_delay: seconds to wait before answering anything (added to real synthesis/inference time).
+        chunk_interval: seconds between streamed chunks (LLM tokens, audio chunks, websocket results).
+        hang_limit: longest a hanging request is held open.
+    """
+
+    first_byte_delay: float = 0.0
+    chunk_interval: float = 0.0
+    hang_limit: float = 120.0
+    faults: list[Fault] = field(default_factory=list)
+
+    def take_fault(self, path: str) -> Fault | None:
+        """Consume and return the first queued fault that matches ``path``."""
+        for fault in self.faults:
+            if fault.path is None or path.startswith(fault.path):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def reset(self) -> None:
+        self.first_byte_delay = 0.0
+        self.chunk_interval = 0.0
+        self.faults.clear()
