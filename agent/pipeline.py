@@ -1,0 +1,239 @@
+"""Every STT, LLM, TTS and VAD object of the worker is built here, from a `CallConfig` and the process `Settings`.
+
+Contract:
+- The provider named by the call config comes first. Every other cloud provider whose credentials are set in the
+  environment follows it in a ``FallbackAdapter`` chain (OpenAI and Deepgram both configured: two STTs, two TTSs).
+  Offline providers (whisper, piper) never get a fallback: they are for development and tests.
+- Base URLs come from settings (``OPENAI_BASE_URL``, ``DEEPGRAM_BASE_URL``), so self-hosted and proxy endpoints work.
+  With a base URL but no key (a local OpenAI-compatible server) a placeholder key is passed, because the OpenAI
+  client refuses to start without one.
+- Voice, speed and language are translated into each provider's own terms: OpenAI takes ``speed`` 0.25-4.0;
+  Deepgram's model *is* the voice and its speed is 0.7-1.5; a voice from another provider's vocabulary falls back to
+  that provider's default rather than failing the call.
+- Nothing here reads metadata, and no key ever leaves through a log message or an error.
+- A provider that cannot be built raises `PipelineError` (``retryable=False``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, assert_never
+
+from livekit.agents import NOT_GIVEN, llm, stt, tts, vad
+from livekit.plugins import deepgram, openai, silero
+
+from agent.config.call_config import CallConfig, SttConfig, TtsConfig
+from agent.errors import PipelineError
+from agent.settings import Settings, SttProvider, TtsProvider
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+# Sent to a local OpenAI-compatible server that needs no key; never sent to api.openai.com (no base URL there).
+LOCAL_PLACEHOLDER_KEY: Final = "not-needed"
+
+OPENAI_SPEED_RANGE: Final = (0.25, 4.0)
+DEEPGRAM_SPEED_RANGE: Final = (0.7, 1.5)
+DEFAULT_OPENAI_VOICE: Final = "alloy"
+DEFAULT_DEEPGRAM_VOICE: Final = "aura-2-thalia-en"
+DEFAULT_OPENAI_TTS_MODEL: Final = "gpt-4o-mini-tts"
+DEFAULT_OPENAI_STT_MODEL: Final = "gpt-4o-mini-transcribe"
+DEFAULT_DEEPGRAM_STT_MODEL: Final = "nova-3"
+OPENAI_VOICES: Final = frozenset(
+    {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
+)
+SttEngine: TypeAlias = stt.STT[Any]
+LlmEngine: TypeAlias = llm.LLM[Any]
+TtsEngine: TypeAlias = tts.TTS[Any]
+
+_CLOUD_STT: Final[tuple[SttProvider, ...]] = ("deepgram", "openai")
+_CLOUD_TTS: Final[tuple[TtsProvider, ...]] = ("openai", "deepgram")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pipeline:
+    """The provider objects of one call."""
+
+    stt: SttEngine
+    llm: LlmEngine
+    tts: TtsEngine
+
+
+def load_vad() -> vad.VAD:
+    """Silero VAD, loaded once per process (the ONNX model ships in the wheel)."""
+    return silero.VAD.load(min_silence_duration=0.55, activation_threshold=0.5)
+
+
+def build(config: CallConfig, *, settings: Settings, vad: vad.VAD) -> Pipeline:
+    """All providers of one call, each with its fallback chain."""
+    return Pipeline(
+        stt=build_stt(config.stt, settings=settings, vad=vad),
+        llm=build_llm(config, settings=settings),
+        tts=build_tts(config.tts, settings=settings),
+    )
+
+
+def build_llm(config: CallConfig, *, settings: Settings) -> LlmEngine:
+    match config.llm.provider:
+        case "openai":
+            return openai.LLM(
+                model=config.llm.model,
+                temperature=config.llm.temperature,
+                base_url=_openai_base_url(settings) or NOT_GIVEN,
+                api_key=_openai_key(settings, role="llm"),
+            )
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def build_stt(config: SttConfig, *, settings: Settings, vad: vad.VAD) -> SttEngine:
+    """The configured STT, then every other configured cloud STT as fallbacks."""
+    chain = [_one_stt(config, settings=settings)]
+    if config.provider in _CLOUD_STT:
+        chain += [
+            _one_stt(SttConfig(provider=p, language=config.language), settings=settings)
+            for p in _CLOUD_STT
+            if p != config.provider and _has_credentials(p, settings)
+        ]
+    if len(chain) == 1:
+        return chain[0]
+    return stt.FallbackAdapter(chain, vad=vad)
+
+
+def build_tts(config: TtsConfig, *, settings: Settings) -> TtsEngine:
+    """The configured TTS, then every other configured cloud TTS (with its own default voice) as fallbacks."""
+    chain = [_one_tts(config, settings=settings)]
+    if config.provider in _CLOUD_TTS:
+        chain += [
+            _one_tts(TtsConfig(provider=p, speed=config.speed), settings=settings)
+            for p in _CLOUD_TTS
+            if p != config.provider and _has_credentials(p, settings)
+        ]
+    if len(chain) == 1:
+        return chain[0]
+    return tts.FallbackAdapter(chain)
+
+
+def _one_stt(config: SttConfig, *, settings: Settings) -> SttEngine:
+    match config.provider:
+        case "deepgram":
+            return deepgram.STT(
+                model=config.model if config.model.startswith("nova") else DEFAULT_DEEPGRAM_STT_MODEL,
+                language=config.language,
+                api_key=_deepgram_key(settings, role="stt"),
+                base_url=_deepgram_url(settings, "listen"),
+            )
+        case "openai":
+            return openai.STT(
+                model=config.model if not config.model.startswith("nova") else DEFAULT_OPENAI_STT_MODEL,
+                # OpenAI has no "multi": with two languages it detects the language itself.
+                language=_primary(config.language),
+                detect_language=config.language == "multi",
+                base_url=_openai_base_url(settings) or NOT_GIVEN,
+                api_key=_openai_key(settings, role="stt"),
+            )
+        case "whisper":
+            from agent.offline.whisper_stt import WhisperSTT  # optional extra
+
+            return WhisperSTT(language=_primary(config.language))  # type: ignore[no-any-return,unused-ignore]
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _one_tts(config: TtsConfig, *, settings: Settings) -> TtsEngine:
+    match config.provider:
+        case "openai":
+            return openai.TTS(
+                model=config.model if not config.model.startswith("aura") else DEFAULT_OPENAI_TTS_MODEL,
+                voice=config.voice if config.voice in OPENAI_VOICES else DEFAULT_OPENAI_VOICE,
+                speed=_clamp(config.speed, OPENAI_SPEED_RANGE),
+                base_url=_openai_base_url(settings) or NOT_GIVEN,
+                api_key=_openai_key(settings, role="tts"),
+            )
+        case "deepgram":
+            return deepgram.TTS(
+                model=deepgram_voice(config),
+                speed=_clamp(config.speed, DEEPGRAM_SPEED_RANGE),
+                api_key=_deepgram_key(settings, role="tts"),
+                base_url=_deepgram_url(settings, "speak"),
+            )
+        case "piper":
+            from agent.offline.piper_tts import PiperTTS  # optional extra
+
+            return PiperTTS(voice=config.voice, speed=config.speed)  # type: ignore[no-any-return,unused-ignore]
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def deepgram_voice(config: TtsConfig) -> str:
+    """Deepgram's model-as-voice: an ``aura`` voice as given, the model if that is one, else the default."""
+    for candidate in (config.voice, config.model):
+        if candidate.startswith("aura"):
+            return candidate
+    return DEFAULT_DEEPGRAM_VOICE
+
+
+def tts_options(config: TtsConfig) -> dict[str, object]:
+    """The options a mid-call change passes to ``update_options`` of the built TTS, in its provider's terms."""
+    match config.provider:
+        case "openai":
+            voice = config.voice if config.voice in OPENAI_VOICES else DEFAULT_OPENAI_VOICE
+            return {"voice": voice, "speed": _clamp(config.speed, OPENAI_SPEED_RANGE)}
+        case "deepgram":
+            return {"model": deepgram_voice(config), "speed": _clamp(config.speed, DEEPGRAM_SPEED_RANGE)}
+        case "piper":
+            return {"voice": config.voice, "speed": config.speed}
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _primary(language: str) -> str:
+    return "en" if language == "multi" else language.split("-")[0]
+
+
+def _clamp(value: float, bounds: tuple[float, float]) -> float:
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def _has_credentials(provider: SttProvider | TtsProvider, settings: Settings) -> bool:
+    if provider == "openai":
+        return settings.openai_api_key is not None
+    if provider == "deepgram":
+        return settings.deepgram_api_key is not None
+    return False
+
+
+def _openai_base_url(settings: Settings) -> str | None:
+    return settings.openai_base_url.rstrip("/") if settings.openai_base_url else None
+
+
+def _openai_key(settings: Settings, *, role: str) -> str:
+    key = _secret(settings.openai_api_key)
+    if key:
+        return key
+    if settings.openai_base_url:
+        return LOCAL_PLACEHOLDER_KEY
+    raise PipelineError("missing_key", role=role, provider="openai")
+
+
+def _deepgram_key(settings: Settings, *, role: str) -> str:
+    key = _secret(settings.deepgram_api_key)
+    if key:
+        return key
+    if settings.deepgram_base_url:
+        return LOCAL_PLACEHOLDER_KEY
+    raise PipelineError("missing_key", role=role, provider="deepgram")
+
+
+def _deepgram_url(settings: Settings, endpoint: str) -> str:
+    """``DEEPGRAM_BASE_URL`` is the API root (``https://api.deepgram.com/v1``); the plugins want the endpoint."""
+    root = (settings.deepgram_base_url or "https://api.deepgram.com/v1").rstrip("/")
+    for suffix in ("/listen", "/speak"):
+        root = root.removesuffix(suffix)
+    if not root.endswith("/v1"):
+        root += "/v1"
+    return f"{root}/{endpoint}"
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -1,0 +1,375 @@
+"""The worker: an `AgentServer` that takes explicit dispatches and runs one call per job.
+
+The entrypoint is thin: read the per-call sources -> `resolve_call` -> build the pipeline -> start the session.
+What a bad config means is decided here, in one sentence: the resolver never fails (unusable input yields the
+profile's config with warnings), so only a provider that cannot be built ends the job, logged as an error and
+before the agent says anything.
+
+Contract:
+- Explicit dispatch under ``settings.agent_name`` (``webcall-agent``; ``LIVEKIT_AGENT_NAME`` overrides).
+- Load is active calls over ``WEBCALL_MAX_CALLS`` (`agent.ops`); ``on_request`` rejects while draining or full,
+  leaving the job to another worker.
+- Silero VAD is loaded once per job process (``setup_fnc``), never per call; turn detection is pinned to it.
+- The session starts with ``session_host=False`` (no participant can read the prompt or inject input) and the job
+  ends when the session closes: caller left, limits reached, room deleted.
+- ``main(argv)`` validates settings first: a missing LiveKit URL or key exits 2 with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+from livekit import rtc
+from livekit.agents import (
+    AgentServer,
+    AgentSession,
+    AutoSubscribe,
+    JobContext,
+    JobProcess,
+    JobRequest,
+    llm,
+    vad,
+)
+from livekit.agents.voice import room_io
+from livekit.agents.voice.events import CloseEvent
+from livekit.agents.voice.room_io.types import TextInputCallback
+
+from agent import pipeline
+from agent.config.call_config import CallConfig
+from agent.config.resolve import CallSources, resolve_call
+from agent.conversation import CallLimits, WebcallAgent, aec_warmup, ambience_player, turn_handling
+from agent.errors import PipelineError, SettingsError
+from agent.log import call_log_fields, get_logger, set_redaction
+from agent.ops import Capacity, load_threshold
+from agent.pipeline import TtsEngine
+from agent.settings import Settings, get_settings
+
+logger = get_logger("worker")
+
+AGENT_DISPLAY_NAME: Final = "AI assistant"
+DEFAULT_HEALTH_PORT: Final = 8081
+# Once the caller is gone there is nobody to wait for; the framework's own budget is 60 s.
+SESSION_CLOSE_TIMEOUT_S: Final = 5.0
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Runs once per job process before any job: every model is loaded here."""
+    proc.userdata["vad"] = pipeline.load_vad()
+
+
+def participant_identity(job_id: str, *, agent_name: str) -> str:
+    return f"{agent_name}-{job_id}"
+
+
+def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) -> AgentServer:
+    """The `AgentServer` with our entrypoint, request handler and load function registered."""
+    capacity = Capacity(max_calls=settings.max_concurrent_calls)
+    server = AgentServer(
+        setup_fnc=prewarm,
+        load_fnc=capacity.load,
+        load_threshold=load_threshold(settings.max_concurrent_calls),
+        ws_url=settings.livekit_url,
+        api_key=_secret(settings.livekit_api_key),
+        api_secret=_secret(settings.livekit_api_secret),
+        port=health_port,
+        preload_modules=["agent.worker"],
+    )
+
+    async def on_request(request: JobRequest) -> None:
+        decision = capacity.decide(server)
+        if decision != "accept":
+            logger.info("job rejected", extra={"job_id": request.id, "reason": decision})
+            # Not terminal: the server may offer the job to another worker.
+            await request.reject(terminate=False)
+            return
+        await request.accept(
+            identity=participant_identity(request.id, agent_name=settings.agent_name),
+            name=AGENT_DISPLAY_NAME,
+            attributes={"webcall.agent": settings.agent_name},
+        )
+
+    server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request)
+    return server
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """One call: read -> resolve -> build -> start."""
+    settings = get_settings()
+    set_redaction(enabled=settings.redact_caller_data)
+    vad_model: vad.VAD = ctx.proc.userdata.get("vad") or pipeline.load_vad()
+
+    # Synthesis of the welcome starts before the room is even joined; the final config usually agrees.
+    early = resolve_call(_sources(ctx, participant=None), settings=settings)
+    welcome = WelcomePrefetch.start(early, settings=settings)
+
+    await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
+    caller = await ctx.wait_for_participant()
+    config = resolve_call(_sources(ctx, participant=caller), settings=settings)
+    ctx.log_context_fields = call_log_fields(config, room_name=ctx.room.name, job_id=ctx.job.id)
+    for warning in config.warnings:
+        logger.warning("call config warning", extra={"code": warning.code, "field": warning.field})
+
+    try:
+        built = pipeline.build(config, settings=settings, vad=vad_model)
+    except PipelineError as error:
+        logger.error("pipeline not built", extra={"code": error.code, "role": error.role, "provider": error.provider})
+        await welcome.aclose()
+        ctx.shutdown(reason="pipeline_error")
+        return
+
+    session = make_session(config, built=built, vad_model=vad_model)
+    agent = WebcallAgent(config=config, tools=_tools_for(config), welcome_audio=welcome.audio_for(config))
+    call = Call(ctx=ctx, session=session, agent=agent, caller=caller, settings=settings)
+    await call.start()
+
+
+def make_session(config: CallConfig, *, built: pipeline.Pipeline, vad_model: vad.VAD) -> AgentSession[Any]:
+    return AgentSession(
+        stt=built.stt,
+        llm=built.llm,
+        tts=built.tts,
+        vad=vad_model,
+        turn_handling=turn_handling(config),
+        aec_warmup_duration=aec_warmup(config),
+        user_away_timeout=config.limits.user_silence_timeout_s,
+    )
+
+
+class Call:
+    """The live part of one job: session, limits, ambience, chat, mid-call changes, and the job's end."""
+
+    def __init__(
+        self,
+        *,
+        ctx: JobContext,
+        session: AgentSession[Any],
+        agent: WebcallAgent,
+        caller: rtc.RemoteParticipant,
+        settings: Settings,
+    ) -> None:
+        self._ctx = ctx
+        self._session = session
+        self._agent = agent
+        self._caller = caller
+        self._settings = settings
+        self._limits = CallLimits(session=session, limits=agent.config.limits)
+        self._chat: Any = None
+
+    async def start(self) -> None:
+        config = self._agent.config
+        self._session.on("close", self._on_session_close)
+        self._ctx.room.on("participant_disconnected", self._on_participant_disconnected)
+        self._ctx.room.on("room_metadata_changed", self._on_room_metadata_changed)
+        self._ctx.room.on("participant_attributes_changed", self._on_attributes_changed)
+        self._ctx.add_shutdown_callback(self.aclose)
+        options = room_io.RoomOptions(
+            participant_identity=self._caller.identity,
+            text_input=room_io.TextInputOptions(text_input_cb=self._text_input_cb()),
+            close_on_disconnect=True,
+        )
+        await self._session.start(
+            self._agent, room=self._ctx.room, room_options=options, session_host=False, record=False
+        )
+        if self._chat is not None:
+            await self._chat.start(self._ctx.room)
+        self._limits.start()
+        player = ambience_player(config.ambience)
+        if player is not None:
+            self._ambience = player
+            await player.start(room=self._ctx.room, agent_session=self._session)
+        logger.info("call started", extra={"welcome_mode": config.welcome.mode})
+
+    async def aclose(self) -> None:
+        await self._limits.aclose()
+        player = getattr(self, "_ambience", None)
+        if player is not None:
+            await player.aclose()
+        if self._chat is not None:
+            await self._chat.aclose()
+
+    def _text_input_cb(self) -> TextInputCallback:
+        # WIRING(E): agent/chat.py owns lk.chat; until it lands, typed text waits for non-interruptible speech.
+        chat_module = _optional_module("agent.chat")
+        if chat_module is not None:
+            self._chat = chat_module.ChatChannel(session=self._session, config=self._agent.config)
+            callback: TextInputCallback = self._chat.text_input_cb
+            return callback
+        return queue_text_input
+
+    def _on_session_close(self, event: CloseEvent) -> None:
+        logger.info(
+            "session closed, ending job", extra={"reason": str(event.reason), "ended_by": self._limits.ended_by}
+        )
+        self._ctx.shutdown(reason=f"session_closed:{event.reason}")
+
+    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        # RoomIO only closes for some disconnect reasons; a web call without its caller is over whatever the reason.
+        if participant.identity == self._caller.identity:
+            logger.info("caller left, ending call")
+            self._session.shutdown(drain=False)
+
+    def _on_room_metadata_changed(self, old_metadata: str, new_metadata: str) -> None:
+        self._restage(source="room_metadata")
+
+    def _on_attributes_changed(self, changed: dict[str, str], participant: rtc.Participant) -> None:
+        if participant.identity == self._caller.identity:
+            self._restage(source="caller")
+
+    def _restage(self, *, source: str) -> None:
+        config = resolve_call(_sources(self._ctx, participant=self._caller), settings=self._settings)
+        self._agent.stage(config, source=source)
+
+
+async def queue_text_input(session: AgentSession[Any], event: room_io.TextInputEvent) -> None:
+    """Typed text is answered after a non-interruptible speech ends instead of being dropped; else it barges in."""
+    speech = session.current_speech
+    if speech is not None and not speech.allow_interruptions:
+        await speech.wait_for_playout()
+    else:
+        with contextlib.suppress(RuntimeError):
+            await session.interrupt()
+    session.generate_reply(user_input=event.text)
+
+
+class WelcomePrefetch:
+    """The welcome synthesized with the early config while the worker joins the room."""
+
+    def __init__(self, *, config: CallConfig, engine: TtsEngine | None) -> None:
+        self._config = config
+        self._frames: asyncio.Queue[rtc.AudioFrame | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        if engine is not None:
+            self._task = asyncio.create_task(self._run(engine), name="welcome_prefetch")
+
+    @classmethod
+    def start(cls, config: CallConfig, *, settings: Settings) -> WelcomePrefetch:
+        if config.welcome.mode != "say" or not config.welcome.text.strip():
+            return cls(config=config, engine=None)
+        try:
+            engine = pipeline.build_tts(config.tts, settings=settings)
+        except PipelineError:
+            return cls(config=config, engine=None)
+        return cls(config=config, engine=engine)
+
+    def audio_for(self, config: CallConfig) -> AsyncIterator[rtc.AudioFrame] | None:
+        """The prefetched audio if the final config would say the same thing the same way, else None."""
+        if self._task is None:
+            return None
+        if config.welcome.text != self._config.welcome.text or config.tts != self._config.tts:
+            self._task.cancel()
+            return None
+        return self._iter()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, engine: TtsEngine) -> None:
+        try:
+            async with engine.synthesize(self._config.welcome.text) as stream:
+                async for audio in stream:
+                    self._frames.put_nowait(audio.frame)
+        except Exception:
+            logger.warning("welcome prefetch failed")
+            raise
+        finally:
+            self._frames.put_nowait(None)
+            await engine.aclose()
+
+    async def _iter(self) -> AsyncIterator[rtc.AudioFrame]:
+        while (frame := await self._frames.get()) is not None:
+            yield frame
+
+
+def _sources(ctx: JobContext, *, participant: rtc.RemoteParticipant | None) -> CallSources:
+    room_metadata = ctx.room.metadata if ctx.room.isconnected() else ctx.job.room.metadata
+    if participant is None:
+        return CallSources(job_metadata=ctx.job.metadata, room_metadata=room_metadata, room_name=ctx.job.room.name)
+    return CallSources(
+        job_metadata=ctx.job.metadata,
+        room_metadata=room_metadata,
+        caller_attributes=dict(participant.attributes),
+        caller_metadata=participant.metadata,
+        room_name=ctx.room.name or ctx.job.room.name,
+    )
+
+
+def _tools_for(config: CallConfig) -> list[llm.Tool | llm.Toolset]:
+    # WIRING(E): agent/knowledge.py exposes tools_for(config); no tools until it lands.
+    knowledge = _optional_module("agent.knowledge")
+    if knowledge is None:
+        return []
+    tools: list[llm.Tool | llm.Toolset] = list(knowledge.tools_for(config))
+    return tools
+
+
+def _optional_module(name: str) -> Any:
+    return importlib.import_module(name) if importlib.util.find_spec(name) is not None else None
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m agent", description="webcall-agent worker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("start", "production worker"), ("dev", "development worker (colored logs)")):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("--log-level", default=None)
+        cmd.add_argument(
+            "--health-port",
+            type=int,
+            default=DEFAULT_HEALTH_PORT if name == "start" else 0,
+            help="port of GET / (health) and GET /worker; 0 picks a free one",
+        )
+    console = sub.add_parser("console", help="talk to the agent in text, no LiveKit server needed")
+    console.add_argument("--metadata", default=None, help="job metadata JSON for the call (any dialect)")
+    sub.add_parser("download-files", help="fetch plugin model files (Silero ships in the wheel)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """``python -m agent start|dev|console|download-files``. Returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "download-files":
+        from livekit.agents.__main__ import main as livekit_main
+
+        return livekit_main(["download-files"])
+    settings = get_settings()
+    if args.command == "console":
+        from agent.console import run_console
+
+        return run_console(settings=settings, job_metadata=args.metadata)
+    try:
+        settings.require_livekit()
+    except SettingsError as error:
+        print(f"webcall-agent: {error.reason}", file=sys.stderr)
+        return 2
+    return _run(settings, command=args.command, log_level=args.log_level, health_port=args.health_port)
+
+
+def _run(settings: Settings, *, command: str, log_level: str | None, health_port: int) -> int:
+    from livekit.agents.cli import proto
+    from livekit.agents.cli.cli import _run_worker
+
+    server = build_server(settings, health_port=health_port)
+    dev = command == "dev"
+    _run_worker(
+        server,
+        proto.CliArgs(
+            log_level=(log_level or settings.log_level).upper(),
+            log_format="colored" if dev else "json",
+            dev=dev,
+        ),
+    )
+    return 0
