@@ -203,6 +203,8 @@ class RoomManager:
             packet.participant_identity = sender.identity
             packet.participant_sid = sender.sid
         destinations = set(packet.destination_identities)
+        if not destinations and packet.HasField("user"):
+            destinations = set(packet.user.destination_identities)
         lossy = packet.kind == models.DataPacket.Kind.LOSSY
         delivered = 0
         for p in list(room.participants.values()):

@@ -87,6 +87,7 @@ class ParticipantSession:
         self._sending: dict[str, tuple[RTCRtpTransceiver, Participant, Track]] = {}  # by track sid
         self._negotiation = asyncio.Lock()
         self._answer_waiter: asyncio.Future[None] | None = None
+        self._data_backlog: list[bytes] = []
         self._closed = False
 
     # --- outbound ---------------------------------------------------------------------------------------------
@@ -106,15 +107,36 @@ class ParticipantSession:
                 return
 
     def send_data(self, packet: models.DataPacket, *, lossy: bool) -> bool:
-        """Write a packet to the receiver's own data channel (the SDK reads the channels it opened)."""
-        links = [self._publisher] + ([self._subscriber] if self._subscriber else [])
-        label = "_lossy" if lossy else "_reliable"
-        for link in links:
+        """Write a packet to the receiver's own data channel (the SDK reads the channels it opened).
+
+        Reliable packets that arrive before the receiver's channel is open wait for it, as they would in an SFU.
+        """
+        data = packet.SerializeToString()
+        channel = self._channel("_lossy" if lossy else "_reliable")
+        if channel is not None:
+            channel.send(data)
+            return True
+        if lossy:
+            return False
+        self._data_backlog.append(data)
+        return True
+
+    def _channel(self, label: str) -> Any:
+        for link in (self._publisher, self._subscriber):
+            if link is None:
+                continue
             channel = link.channels.get(label) or link.channels.get("_reliable")
             if channel is not None and channel.readyState == "open":
-                channel.send(packet.SerializeToString())
-                return True
-        return False
+                return channel
+        return None
+
+    def _flush_backlog(self) -> None:
+        channel = self._channel("_reliable")
+        if channel is None:
+            return
+        backlog, self._data_backlog = self._data_backlog, []
+        for data in backlog:
+            channel.send(data)
 
     async def close(self, *, reason: int) -> None:
         """Server-side end: a ``leave`` with the reason, then the websocket and peer connections close."""
@@ -233,11 +255,12 @@ class ParticipantSession:
         @link.pc.on("datachannel")  # type: ignore[untyped-decorator,unused-ignore]
         def _on_channel(channel: Any) -> None:
             link.channels[channel.label] = channel
+            self._flush_backlog()
 
             @channel.on("message")  # type: ignore[untyped-decorator,unused-ignore]
             def _on_message(data: bytes | str) -> None:
                 if isinstance(data, bytes):
-                    self._on_data(data)
+                    self._on_data(data, lossy=channel.label == "_lossy")
 
         if primary:
 
@@ -440,12 +463,14 @@ class ParticipantSession:
 
     # --- data and metadata ------------------------------------------------------------------------------------
 
-    def _on_data(self, data: bytes) -> None:
+    def _on_data(self, data: bytes, *, lossy: bool) -> None:
         try:
             packet = models.DataPacket.FromString(data)
         except Exception:
             logger.warning("undecodable data packet dropped")
             return
+        # The channel, not the deprecated ``kind`` field, says how the sender wanted it delivered.
+        packet.kind = models.DataPacket.Kind.LOSSY if lossy else models.DataPacket.Kind.RELIABLE
         self.manager.forward_data(self.room, packet, sender=self.participant)
 
     def _on_update_metadata(self, req: rtc_pb.UpdateParticipantMetadata) -> None:

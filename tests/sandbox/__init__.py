@@ -1,0 +1,1 @@
+"""Tests of the sandbox LiveKit-compatible server and its tools."""

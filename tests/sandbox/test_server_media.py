@@ -1,0 +1,158 @@
+"""Two or three plain ``livekit.rtc.Room`` clients against the sandbox: audio, text streams, track state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from livekit import rtc
+
+from sandbox.server import SandboxServer, running
+
+from .server_helpers import Listener, eventually, join, joined, publish_tone
+
+
+@pytest.fixture(params=["v1", "v0"])
+async def any_signaling_server(request: pytest.FixtureRequest) -> AsyncIterator[SandboxServer]:
+    """The server once per signaling path: /rtc/v1 and, with v1 answering 404, the SDK's /rtc fallback."""
+    async with running(port=0, v1=request.param == "v1") as server:
+        yield server
+
+
+async def test_two_clients_exchange_real_opus_audio(any_signaling_server: SandboxServer) -> None:
+    listener = Listener()
+    async with joined(any_signaling_server, room="call", identities=["alice"]) as (alice,):
+        bob = rtc.Room()
+        listener.attach(bob)
+        await bob.connect(any_signaling_server.url, any_signaling_server.token(room="call", identity="bob"))
+        tone = await publish_tone(alice)
+        try:
+            await eventually(lambda: listener.loud_frames("alice") >= 50)
+            published = any_signaling_server.rooms.rooms["call"].participants["alice"].tracks
+            assert [t.info.sid for t in published.values()] == [tone.publication.sid]
+            assert next(iter(published.values())).peak_level > 0.2
+        finally:
+            await tone.aclose()
+            await listener.aclose()
+            await bob.disconnect()
+
+
+async def test_publisher_learns_its_track_was_subscribed(sandbox_server: SandboxServer) -> None:
+    async with joined(sandbox_server, room="call", identities=["alice", "bob"]) as (alice, _bob):
+        tone = await publish_tone(alice)
+        try:
+            await asyncio.wait_for(tone.publication.wait_for_subscription(), 10)
+        finally:
+            await tone.aclose()
+
+
+async def test_a_late_joiner_receives_audio_published_before_it_came(sandbox_server: SandboxServer) -> None:
+    listener = Listener()
+    async with joined(sandbox_server, room="call", identities=["alice"]) as (alice,):
+        tone = await publish_tone(alice)
+        await eventually(
+            lambda: any(
+                t.frames_received for t in sandbox_server.rooms.rooms["call"].participants["alice"].tracks.values()
+            )
+        )
+        carol = rtc.Room()
+        listener.attach(carol)
+        await carol.connect(sandbox_server.url, sandbox_server.token(room="call", identity="carol"))
+        try:
+            await eventually(lambda: listener.loud_frames("alice") >= 20)
+        finally:
+            await tone.aclose()
+            await listener.aclose()
+            await carol.disconnect()
+
+
+async def test_text_stream_on_lk_chat_reaches_the_other_participant(any_signaling_server: SandboxServer) -> None:
+    async with joined(any_signaling_server, room="chat", identities=["alice", "bob"]) as (alice, bob):
+        received: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+        readers: list[asyncio.Task[None]] = []
+
+        def on_chat(reader: rtc.TextStreamReader, sender: str) -> None:
+            async def read() -> None:
+                received.set_result((sender, await reader.read_all()))
+
+            readers.append(asyncio.ensure_future(read()))
+
+        bob.register_text_stream_handler("lk.chat", on_chat)
+        await alice.local_participant.send_text("hello from alice", topic="lk.chat")
+        assert await asyncio.wait_for(received, 5) == ("alice", "hello from alice")
+
+
+async def test_destination_identities_limit_who_receives_data(sandbox_server: SandboxServer) -> None:
+    async with joined(sandbox_server, room="chat", identities=["alice", "bob", "carol"]) as (alice, bob, carol):
+        got: dict[str, list[str]] = {"bob": [], "carol": []}
+        for who, client in (("bob", bob), ("carol", carol)):
+
+            def on_data(packet: rtc.DataPacket, who: str = who) -> None:
+                got[who].append(packet.data.decode())
+
+            client.on("data_received", on_data)
+        await alice.local_participant.publish_data(b"for carol", topic="t", destination_identities=["carol"])
+        await alice.local_participant.publish_data(b"for all", topic="t")
+        await eventually(lambda: len(got["bob"]) >= 1 and len(got["carol"]) >= 2)
+        assert got == {"bob": ["for all"], "carol": ["for carol", "for all"]}
+
+
+async def test_rpc_round_trips_between_participants(sandbox_server: SandboxServer) -> None:
+    async with joined(sandbox_server, room="rpc", identities=["alice", "bob"]) as (alice, bob):
+
+        async def shout(data: rtc.RpcInvocationData) -> str:
+            return data.payload.upper()
+
+        bob.local_participant.register_rpc_method("shout", shout)
+        reply = await alice.local_participant.perform_rpc(destination_identity="bob", method="shout", payload="hi")
+        assert reply == "HI"
+
+
+async def test_mute_and_unpublish_are_seen_by_the_other_participant(sandbox_server: SandboxServer) -> None:
+    async with joined(sandbox_server, room="call", identities=["alice", "bob"]) as (alice, bob):
+        tone = await publish_tone(alice)
+        try:
+            await asyncio.wait_for(tone.publication.wait_for_subscription(), 10)
+            remote = bob.remote_participants["alice"].track_publications[tone.publication.sid]
+            tone.publication.track.mute()  # type: ignore[union-attr]
+            await eventually(lambda: remote.muted)
+            tone.publication.track.unmute()  # type: ignore[union-attr]
+            await eventually(lambda: not remote.muted)
+            await alice.local_participant.unpublish_track(tone.publication.sid)
+            await eventually(lambda: tone.publication.sid not in bob.remote_participants["alice"].track_publications)
+        finally:
+            await tone.aclose()
+
+
+async def test_leaving_removes_the_participant_for_everyone(sandbox_server: SandboxServer) -> None:
+    alice = await join(sandbox_server, room="call", identity="alice")
+    async with joined(sandbox_server, room="call", identities=["bob"]) as (bob,):
+        await eventually(lambda: "alice" in bob.remote_participants)
+        await alice.disconnect()
+        await eventually(lambda: "alice" not in bob.remote_participants)
+        assert list(sandbox_server.rooms.rooms["call"].participants) == ["bob"]
+
+
+async def test_rooms_are_isolated_from_each_other(sandbox_server: SandboxServer) -> None:
+    async with (
+        joined(sandbox_server, room="one", identities=["alice", "bob"]) as (_alice, bob),
+        joined(sandbox_server, room="two", identities=["carol"]) as (carol,),
+    ):
+        assert set(bob.remote_participants) == {"alice"}
+        assert carol.remote_participants == {}
+        assert sorted(sandbox_server.rooms.rooms) == ["one", "two"]
+
+
+async def test_own_metadata_and_attributes_updates_reach_others(sandbox_server: SandboxServer) -> None:
+    async with joined(sandbox_server, room="meta", identities=["alice", "bob"]) as (alice, bob):
+        await alice.local_participant.set_metadata('{"lang": "hi"}')
+        await alice.local_participant.set_attributes({"mood": "calm"})
+        await alice.local_participant.set_name("Alice A.")
+        await eventually(
+            lambda: (
+                bob.remote_participants["alice"].metadata == '{"lang": "hi"}'
+                and bob.remote_participants["alice"].attributes == {"mood": "calm"}
+                and bob.remote_participants["alice"].name == "Alice A."
+            )
+        )
