@@ -1,0 +1,395 @@
+"""Typed chat on `lk.chat` alongside voice: input, reply modality, limits and degradation to text.
+
+`ChatChannel` owns everything a typed message goes through between the room and the LLM:
+
+- **No message is dropped.** The framework's default text handler awaits `session.interrupt()`, which raises while
+  a non-interruptible speech (the welcome) plays, and the message is lost. `ChatChannel.text_input_cb` only queues
+  the message and returns; one task answers the queue in order, each turn after the speech in progress has played
+  out (typed messages never cut the agent off).
+- **Replies match the channel** (`CallConfig.chat.reply_mode`):
+    ``auto``  typed -> text reply on ``lk.transcription``, spoken -> voice (with its synced transcription);
+    ``text``  every reply is text, the agent never synthesizes speech (a text-only call costs no TTS);
+    ``voice`` every reply is spoken, typed ones too;
+    ``both``  every reply is spoken, and a reply to a typed message is also posted whole on ``lk.chat``.
+  A text turn runs with the session's audio output disabled: the framework then builds no TTS for the turn and the
+  transcript synchronizer passes text straight through, so the reply streams as the LLM produces it instead of being
+  paced to audio playout.
+- **Limits**: a message longer than `chat.max_message_chars` is truncated (event ``chat_message_truncated``); a
+  token bucket bounds the turns a flood can cause: over the rate, the messages waiting are answered together in one
+  turn (event ``chat_throttled``), and past `ChatLimits.max_pending` waiting messages new ones are refused (event
+  ``chat_queue_full``). Any unicode is accepted; control characters other than newline and tab are removed.
+  Text replies go out through the framework's transcript sinks, which strip TTS markup; the copy posted on
+  ``lk.chat`` is stripped the same way.
+- **Degradation**: when the STT or TTS fails unrecoverably the call goes on in text: audio in that direction is
+  disabled, the agent says so in the chat (event ``chat_degraded``), and typed messages keep being answered.
+- **Multi-party calls** (ScaiWave): messages from every participant are answered and attributed by speaker (the
+  LLM sees ``"<name>: <text>"``); in two-party calls RoomIO already accepts only the linked caller's messages.
+
+Events carry counts and codes, never message text. The message text is caller data: it goes to the transcript and
+the LLM, never into a log message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import unicodedata
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from livekit import rtc
+from livekit.agents import AgentSession, ErrorEvent, llm, stt, tts
+from livekit.agents.tts._provider_format import TranscriptMarkupStripper
+from livekit.agents.voice.room_io import TextInputEvent, TextInputOptions
+
+from agent.config.call_config import CallConfig
+from agent.transcript import AGENT_SPEAKER, Transcript
+
+logger = logging.getLogger("webcall.chat")
+
+TOPIC_CHAT = "lk.chat"
+TOPIC_TRANSCRIPTION = "lk.transcription"
+
+Modality = Literal["text", "voice"]
+ChatEventCode = Literal[
+    "chat_message_truncated",
+    "chat_throttled",
+    "chat_queue_full",
+    "chat_degraded",
+    "chat_reply_failed",
+]
+
+DEGRADED_NOTICE = (
+    "Sorry, voice isn't working on my side right now. Please type your messages here and I'll keep answering in "
+    "the chat."
+)
+TEXT_TURN_INSTRUCTIONS = (
+    "The user typed this message in the chat and your reply will be shown as text, not spoken: answer in plain "
+    "text, with no speech markup or SSML tags."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatEvent:
+    """Something the chat channel did that the call events should record. `data` never holds message text."""
+
+    code: ChatEventCode
+    data: dict[str, object] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatLimits:
+    """Rate limits for typed messages: a token bucket of `burst` turns refilled at `refill_per_s`."""
+
+    burst: int = 5
+    refill_per_s: float = 1.0
+    max_pending: int = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Message:
+    text: str
+    speaker: str
+
+
+class _TokenBucket:
+    def __init__(self, limits: ChatLimits) -> None:
+        self._capacity = float(limits.burst)
+        self._rate = limits.refill_per_s
+        self._tokens = float(limits.burst)
+        self._stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+
+    def try_take(self) -> bool:
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def take(self) -> None:
+        self._refill()
+        self._tokens -= 1.0
+
+    def wait_s(self) -> float:
+        self._refill()
+        return max(0.0, (1.0 - self._tokens) / self._rate)
+
+
+def clean_text(text: str) -> str:
+    """Remove control characters (keeping newline and tab); everything else in unicode is kept as typed."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
+def strip_markup(text: str) -> str:
+    """The visible text of a reply: TTS markup removed exactly as the framework's transcript sinks remove it."""
+    stripper = TranscriptMarkupStripper()
+    return (stripper.push(text) + stripper.flush()).strip()
+
+
+class ChatChannel:
+    """Typed chat of one call. Build it before `session.start`, pass `text_input_options()` to RoomIO.
+
+    Usage (the worker):
+        chat = ChatChannel(session=session, config=config, transcript=transcript)
+        await session.start(agent, room=room, room_options=RoomOptions(text_input=chat.text_input_options(), ...))
+        await chat.start(room)
+        ...
+        await chat.aclose()
+    """
+
+    def __init__(
+        self,
+        *,
+        session: AgentSession[Any],
+        config: CallConfig,
+        transcript: Transcript | None = None,
+        on_event: Callable[[ChatEvent], None] | None = None,
+        limits: ChatLimits | None = None,
+        multi_party: bool | None = None,
+    ) -> None:
+        self._session = session
+        self._config = config
+        self.transcript = transcript if transcript is not None else Transcript()
+        self._on_event = on_event
+        self._limits = limits if limits is not None else ChatLimits()
+        self._bucket = _TokenBucket(self._limits)
+        self.multi_party = config.dialect == "scaiwave" if multi_party is None else multi_party
+        self.events: list[ChatEvent] = []
+        self._pending: deque[_Message] = deque()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._room: rtc.Room | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.degraded: set[Literal["stt", "tts"]] = set()
+        self._session.on("error", self._on_session_error)
+
+    # -- wiring -----------------------------------------------------------------------------------------------
+
+    async def text_input_cb(self, session: AgentSession[Any], ev: TextInputEvent) -> None:
+        """livekit `TextInputCallback`: queue the message and return at once (never interrupts, never raises)."""
+        del session
+        speaker = ev.participant.identity if ev.participant is not None else self.transcript.default_speaker
+        self.submit(ev.text, speaker=speaker)
+
+    def text_input_options(self) -> TextInputOptions:
+        return TextInputOptions(text_input_cb=self.text_input_cb)
+
+    async def start(self, room: rtc.Room | None = None) -> None:
+        """Start answering. With a room: in multi-party calls take over `lk.chat` from RoomIO (every participant)."""
+        self._room = room
+        self.transcript.attach(self._session)
+        if room is not None and self.multi_party:
+            with contextlib.suppress(ValueError, KeyError):
+                room.unregister_text_stream_handler(TOPIC_CHAT)
+            room.register_text_stream_handler(TOPIC_CHAT, self._on_room_chat_stream)
+        if self._config.chat.reply_mode == "text":
+            self._session.output.set_audio_enabled(False)
+        self._task = asyncio.create_task(self._run(), name="webcall.chat.answer")
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._session.off("error", self._on_session_error)
+        self.transcript.detach(self._session)
+        if self._room is not None and self.multi_party:
+            with contextlib.suppress(ValueError, KeyError):
+                self._room.unregister_text_stream_handler(TOPIC_CHAT)
+        tasks = [t for t in (self._task, *self._side_tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_idle(self) -> None:
+        """Until every queued message has been answered."""
+        await self._idle.wait()
+
+    # -- input ------------------------------------------------------------------------------------------------
+
+    def submit(self, text: str, *, speaker: str) -> None:
+        """Queue one typed message (truncated, cleaned) and record it in the transcript."""
+        if self._closed:
+            return
+        if len(self._pending) >= self._limits.max_pending:
+            self._emit("chat_queue_full", pending=len(self._pending))
+            return
+        limit = self._config.chat.max_message_chars
+        text = clean_text(text)
+        if len(text) > limit:
+            self._emit("chat_message_truncated", length=len(text), limit=limit)
+            text = text[:limit]
+        if not text.strip():
+            return
+        self.transcript.add(channel="chat", role="user", speaker=speaker, text=text)
+        self._pending.append(_Message(text=text, speaker=speaker))
+        self._idle.clear()
+        self._wakeup.set()
+
+    def _on_room_chat_stream(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
+        async def read() -> None:
+            text = await reader.read_all()
+            self.submit(text, speaker=participant_identity)
+
+        self._spawn(read())
+
+    # -- answering --------------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = await self._take_batch()
+            await self._wait_for_speech_to_end()
+            try:
+                await self._answer(batch)
+            except Exception:
+                # a failed turn must not stop the queue: the next message is still answered
+                logger.exception("chat reply failed")
+                self._emit("chat_reply_failed", messages=len(batch))
+
+    async def _take_batch(self) -> list[_Message]:
+        if self._bucket.try_take():
+            return [self._pending.popleft()]
+        # over the rate: wait for the next token, then answer everything that piled up meanwhile in one turn
+        await asyncio.sleep(self._bucket.wait_s())
+        self._bucket.take()
+        batch = list(self._pending)
+        self._pending.clear()
+        self._emit("chat_throttled", messages=len(batch))
+        return batch
+
+    async def _wait_for_speech_to_end(self) -> None:
+        """Typed messages are answered after the speech in progress (e.g. a non-interruptible welcome)."""
+        while True:
+            speech = self._session.current_speech
+            if speech is None:
+                await asyncio.sleep(0)
+                if self._session.current_speech is None:
+                    return
+                continue
+            if speech.done():
+                # played out, but the session has not moved on from it yet
+                await asyncio.sleep(0.01)
+            else:
+                await speech.wait_for_playout()
+
+    def _modality_for_typed(self) -> Modality:
+        if "tts" in self.degraded:
+            return "text"
+        mode = self._config.chat.reply_mode
+        return "text" if mode in ("auto", "text") else "voice"
+
+    def _user_text(self, batch: list[_Message]) -> str:
+        if self.multi_party:
+            return "\n".join(f"{m.speaker}: {m.text}" for m in batch)
+        return "\n".join(m.text for m in batch)
+
+    async def _answer(self, batch: list[_Message]) -> None:
+        modality = self._modality_for_typed()
+        message = llm.ChatMessage(role="user", content=[self._user_text(batch)])
+        self.transcript.skip_message(message.id)
+        reply = await self._reply(modality=modality, user_input=message)
+        if modality == "voice" and "tts" in self.degraded and not reply:
+            # the voice reply died with the TTS: answer the same message again, in text
+            reply = await self._reply(modality="text", user_input=None)
+        if reply and self._config.chat.reply_mode == "both" and modality == "voice":
+            await self._post_chat(reply)
+
+    async def _reply(self, *, modality: Modality, user_input: llm.ChatMessage | None) -> str:
+        text_turn = modality == "text"
+        audio_was_enabled = self._session.output.audio_enabled
+        if text_turn:
+            self._session.output.set_audio_enabled(False)
+            self.transcript.mark_text_reply(True)
+        try:
+            if user_input is None:
+                handle = self._session.generate_reply(instructions=TEXT_TURN_INSTRUCTIONS)
+            elif text_turn:
+                handle = self._session.generate_reply(user_input=user_input, instructions=TEXT_TURN_INSTRUCTIONS)
+            else:
+                handle = self._session.generate_reply(user_input=user_input)
+            await handle
+        finally:
+            if text_turn:
+                self.transcript.mark_text_reply(False)
+                if audio_was_enabled and "tts" not in self.degraded:
+                    self._session.output.set_audio_enabled(True)
+        return strip_markup(
+            "\n".join(
+                item.text_content or ""
+                for item in handle.chat_items
+                if isinstance(item, llm.ChatMessage) and item.role == "assistant"
+            )
+        )
+
+    # -- degradation --------------------------------------------------------------------------------------------
+
+    def _on_session_error(self, ev: ErrorEvent) -> None:
+        err = ev.error
+        if isinstance(err, tts.TTSError) and not err.recoverable:
+            self._degrade("tts")
+        elif isinstance(err, stt.STTError) and not err.recoverable:
+            self._degrade("stt")
+
+    def _degrade(self, role: Literal["stt", "tts"]) -> None:
+        if role in self.degraded or self._closed:
+            return
+        first = not self.degraded
+        self.degraded.add(role)
+        if role == "tts":
+            self._session.output.set_audio_enabled(False)
+        else:
+            self._session.input.set_audio_enabled(False)
+        logger.warning("call degraded to text", extra={"role": role})
+        self._emit("chat_degraded", role=role)
+        if first:
+            self.transcript.add(channel="chat", role="assistant", speaker=AGENT_SPEAKER, text=DEGRADED_NOTICE)
+            self._spawn(self._post_notice(DEGRADED_NOTICE))
+
+    async def _post_notice(self, text: str) -> None:
+        await self._post_chat(text)
+        await self._post_transcription(text)
+
+    async def _post_chat(self, text: str) -> None:
+        room = self._room
+        if room is None or not room.isconnected():
+            return
+        await room.local_participant.send_text(text, topic=TOPIC_CHAT)
+
+    async def _post_transcription(self, text: str) -> None:
+        room = self._room
+        if room is None or not room.isconnected():
+            return
+        await room.local_participant.send_text(
+            text,
+            topic=TOPIC_TRANSCRIPTION,
+            attributes={"lk.transcription_final": "true", "lk.segment_id": f"SG_degraded_{int(time.time() * 1000)}"},
+        )
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _emit(self, code: ChatEventCode, **data: object) -> None:
+        event = ChatEvent(code=code, data=data)
+        self.events.append(event)
+        logger.info("chat event", extra={"code": code, **{f"chat_{k}": v for k, v in data.items()}})
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def _spawn(self, coro: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
