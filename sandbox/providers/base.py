@@ -2,7 +2,7 @@
 
 A fake binds only to a loopback address. A middleware records each request before its handler runs, applies
 ``first_byte_delay``, and consumes a queued fault: ``status`` and ``hang`` are handled here for every endpoint,
-``drop`` is handed to the handler (it needs to know what a chunk is) through ``request["fault"]``.
+``drop`` is handed to the handler (it needs to know what a chunk is) through ``request.get(FAULT_KEY)``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ logger = logging.getLogger("sandbox.providers")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-RECORD_KEY = "record"
-FAULT_KEY = "fault"
+RECORD_KEY = web.RequestKey("record", RecordedRequest)
+FAULT_KEY = web.RequestKey("fault", Fault)
 
 
 class FakeProviderServer:
@@ -155,8 +155,8 @@ class FakeProviderServer:
         if self.controls.first_byte_delay > 0:
             await asyncio.sleep(self.controls.first_byte_delay)
         fault = self.controls.take_fault(request.path)
-        request[FAULT_KEY] = fault
         if fault is not None:
+            request[FAULT_KEY] = fault
             record.fault = fault.kind
             if fault.kind == "status":
                 record.status = fault.status

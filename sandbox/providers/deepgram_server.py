@@ -154,7 +154,7 @@ class FakeDeepgram(FakeProviderServer):
         return web.json_response(body, headers={"dg-request-id": request_id})
 
     async def _listen_ws(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
-        fault: Fault | None = request[FAULT_KEY]
+        fault: Fault | None = request.get(FAULT_KEY)
         options = ListenOptions.from_query(record.query)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -244,7 +244,7 @@ class FakeDeepgram(FakeProviderServer):
         if not isinstance(text, str) or not text.strip():
             return _error(400, "text is required")
         record.text = text
-        fault: Fault | None = request[FAULT_KEY]
+        fault: Fault | None = request.get(FAULT_KEY)
         response = web.StreamResponse(headers={"Content-Type": "audio/l16", "dg-request-id": str(uuid.uuid4())})
         sent = 0
         if params.container == "wav":
@@ -271,7 +271,7 @@ class FakeDeepgram(FakeProviderServer):
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         record.status = 101
-        speaker = _Speaker(self, ws, record, params, fault=request[FAULT_KEY])
+        speaker = _Speaker(self, ws, record, params, fault=request.get(FAULT_KEY))
         await ws.send_json(
             {
                 "type": "Metadata",

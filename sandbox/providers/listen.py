@@ -99,6 +99,7 @@ class ListenSession:
         self._since_interim = 0.0
         self._last_word_end: float | None = None
         self._received = 0.0
+        self._queued_interims = 0
         self._jobs: asyncio.Queue[_Job | dict[str, object] | None] = asyncio.Queue()
 
     @property
@@ -111,8 +112,10 @@ class ListenSession:
             if isinstance(job, dict):
                 await self._send(job)
                 continue
-            if not job.is_final and not self._jobs.empty():
-                continue  # a newer result for the same speech is already queued
+            if not job.is_final:
+                self._queued_interims -= 1
+                if self._queued_interims > 0:
+                    continue  # a newer interim of the same speech is already queued
             result = await asyncio.to_thread(
                 speech.transcriber().transcribe, job.audio, sample_rate=self.options.sample_rate
             )
@@ -178,6 +181,7 @@ class ListenSession:
             self._start_utterance()
         elif self.options.interim_results and self._since_interim >= self._interim_every:
             self._since_interim = 0.0
+            self._queued_interims += 1
             self._jobs.put_nowait(
                 _Job(bytes(self._utterance), self._utterance_start, is_final=False, speech_final=False)
             )

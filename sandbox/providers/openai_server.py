@@ -107,7 +107,7 @@ class FakeOpenAI(FakeProviderServer):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         response.headers["x-request-id"] = "req_" + uuid.uuid4().hex[:16]
         await response.prepare(request)
-        fault: Fault | None = request[FAULT_KEY]
+        fault: Fault | None = request.get(FAULT_KEY)
         created = int(time.time())
         for index, (delta, finish) in enumerate(chunks):
             if fault is not None and fault.kind == "drop" and index >= fault.after_chunks:
@@ -154,7 +154,7 @@ class FakeOpenAI(FakeProviderServer):
         )
         response.headers["x-request-id"] = "req_" + uuid.uuid4().hex[:16]
         encoder = StreamEncoder(fmt, sample_rate=SPEECH_SAMPLE_RATE)
-        fault: Fault | None = request[FAULT_KEY]
+        fault: Fault | None = request.get(FAULT_KEY)
         sent = 0
         for sentence in sentences_of(text):
             pcm = await asyncio.to_thread(_synthesize, sentence, float(speed))
@@ -196,7 +196,7 @@ class FakeOpenAI(FakeProviderServer):
                 record.form[part.name] = await part.text()
         if not record.audio:
             return _error(400, "file is required")
-        fault: Fault | None = request[FAULT_KEY]
+        fault: Fault | None = request.get(FAULT_KEY)
         if fault is not None and fault.kind == "drop":
             drop_connection(request)
             return web.Response(status=499)
