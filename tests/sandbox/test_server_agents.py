@@ -1,0 +1,275 @@
+"""The ``/agent`` worker protocol and agent dispatch, driven by a raw protobuf websocket worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import pytest
+from livekit import api, rtc
+from livekit.protocol import agent as agent_pb
+
+from sandbox.server import SandboxServer
+
+from .server_helpers import eventually
+
+
+class RawWorker:
+    """A worker speaking the /agent protocol by hand, so each message can be asserted."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.worker_id = ""
+
+    async def send(self, message: agent_pb.WorkerMessage) -> None:
+        await self.ws.send_bytes(message.SerializeToString())
+
+    async def receive(self, *, within: float = 5.0) -> agent_pb.ServerMessage:
+        msg = await self.ws.receive(timeout=within)
+        assert msg.type == aiohttp.WSMsgType.BINARY, msg
+        return agent_pb.ServerMessage.FromString(msg.data)
+
+    async def next_of(self, kind: str, *, within: float = 5.0) -> agent_pb.ServerMessage:
+        async with asyncio.timeout(within):
+            while True:
+                message = await self.receive(within=within)
+                if message.WhichOneof("message") == kind:
+                    return message
+
+    async def accept(self, *, identity: str = "agent-1") -> agent_pb.JobAssignment:
+        request = (await self.next_of("availability")).availability
+        await self.send(
+            agent_pb.WorkerMessage(
+                availability=agent_pb.AvailabilityResponse(
+                    job_id=request.job.id, available=True, participant_identity=identity
+                )
+            )
+        )
+        return (await self.next_of("assignment")).assignment
+
+    async def set_status(self, status: int, *, load: float = 0.0) -> None:
+        await self.send(agent_pb.WorkerMessage(update_worker=agent_pb.UpdateWorkerStatus(status=status, load=load)))  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def raw_worker(server: SandboxServer, *, agent_name: str = "tester") -> AsyncIterator[RawWorker]:
+    token = api.AccessToken(server.api_key, server.api_secret).with_grants(api.VideoGrants(agent=True)).to_jwt()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{server.url}/agent", headers={"Authorization": f"Bearer {token}"}) as ws,
+    ):
+        worker = RawWorker(ws)
+        await worker.send(
+            agent_pb.WorkerMessage(
+                register=agent_pb.RegisterWorkerRequest(type=agent_pb.JobType.JT_ROOM, agent_name=agent_name)
+            )
+        )
+        worker.worker_id = (await worker.next_of("register")).register.worker_id
+        yield worker
+
+
+async def test_a_worker_registers_and_gets_a_worker_id(sandbox_server: SandboxServer) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        assert worker.worker_id.startswith("AW_")
+        assert list(sandbox_server.agents.workers) == [worker.worker_id]
+
+
+async def test_a_worker_token_without_the_agent_grant_is_refused(sandbox_server: SandboxServer) -> None:
+    token = sandbox_server.token(room="r", identity="not-a-worker")
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await session.ws_connect(f"{sandbox_server.url}/agent", headers={"Authorization": f"Bearer {token}"})
+    assert caught.value.status == 401
+
+
+async def test_ping_is_answered_with_pong(sandbox_server: SandboxServer) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        await worker.send(agent_pb.WorkerMessage(ping=agent_pb.WorkerPing(timestamp=1234)))
+        pong = (await worker.next_of("pong")).pong
+        assert pong.last_timestamp == 1234
+        assert pong.timestamp > 0
+
+
+async def test_create_dispatch_reaches_the_worker_with_metadata_and_a_join_token(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        dispatch = await sandbox_api.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name="tester", room="support", metadata='{"dialect": "native"}')
+        )
+        request = (await worker.next_of("availability")).availability
+        assert (request.job.dispatch_id, request.job.room.name, request.job.metadata) == (
+            dispatch.id,
+            "support",
+            '{"dialect": "native"}',
+        )
+        await worker.send(
+            agent_pb.WorkerMessage(
+                availability=agent_pb.AvailabilityResponse(
+                    job_id=request.job.id, available=True, participant_identity="agent-x", participant_name="Aria"
+                )
+            )
+        )
+        assignment = (await worker.next_of("assignment")).assignment
+        claims = api.TokenVerifier(sandbox_server.api_key, sandbox_server.api_secret).verify(assignment.token)
+        assert (claims.identity, claims.kind, claims.name) == ("agent-x", "agent", "Aria")
+        assert claims.video is not None
+        assert (claims.video.room, claims.video.room_join, claims.video.agent) == ("support", True, True)
+        assert assignment.url == sandbox_server.url
+        agent = rtc.Room()
+        await agent.connect(assignment.url, assignment.token)
+        try:
+            participant = sandbox_server.rooms.rooms["support"].participants["agent-x"]
+            assert participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+        finally:
+            await agent.disconnect()
+
+
+async def test_job_status_updates_are_reflected_in_list_dispatch(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        assignment = await worker.accept()
+        await worker.send(
+            agent_pb.WorkerMessage(
+                update_job=agent_pb.UpdateJobStatus(job_id=assignment.job.id, status=agent_pb.JobStatus.JS_RUNNING)
+            )
+        )
+
+        async def job_status() -> int:
+            (dispatch,) = await sandbox_api.agent_dispatch.list_dispatch("r")
+            (job,) = dispatch.state.jobs
+            return job.state.status
+
+        await eventually(lambda: bool(sandbox_server.agents.workers[worker.worker_id].jobs))
+        await asyncio.sleep(0.1)
+        assert await job_status() == agent_pb.JobStatus.JS_RUNNING
+        await worker.send(
+            agent_pb.WorkerMessage(
+                update_job=agent_pb.UpdateJobStatus(job_id=assignment.job.id, status=agent_pb.JobStatus.JS_SUCCESS)
+            )
+        )
+        await eventually(lambda: not sandbox_server.agents.workers[worker.worker_id].jobs)
+        assert await job_status() == agent_pb.JobStatus.JS_SUCCESS
+
+
+async def test_delete_room_terminates_the_job(sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        assignment = await worker.accept()
+        await sandbox_api.room.delete_room(api.DeleteRoomRequest(room="r"))
+        termination = (await worker.next_of("termination")).termination
+        assert termination.job_id == assignment.job.id
+
+
+async def test_delete_dispatch_terminates_its_job(sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        dispatch = await sandbox_api.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name="tester", room="r")
+        )
+        assignment = await worker.accept()
+        deleted = await sandbox_api.agent_dispatch.delete_dispatch(dispatch.id, "r")
+        assert deleted.id == dispatch.id
+        assert (await worker.next_of("termination")).termination.job_id == assignment.job.id
+        assert await sandbox_api.agent_dispatch.list_dispatch("r") == []
+
+
+async def test_dispatch_goes_to_the_available_worker_not_the_full_one(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as full, raw_worker(sandbox_server) as free:
+        await full.set_status(agent_pb.WorkerStatus.WS_FULL, load=1.0)
+        await eventually(lambda: sandbox_server.agents.workers[full.worker_id].status == agent_pb.WorkerStatus.WS_FULL)
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        assignment = await free.accept()
+        assert assignment.job.room.name == "r"
+
+
+async def test_dispatch_prefers_the_least_loaded_worker(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as busy, raw_worker(sandbox_server) as idle:
+        await busy.set_status(agent_pb.WorkerStatus.WS_AVAILABLE, load=0.6)
+        await idle.set_status(agent_pb.WorkerStatus.WS_AVAILABLE, load=0.1)
+        await eventually(lambda: sandbox_server.agents.workers[busy.worker_id].load > 0.5)
+        await eventually(lambda: sandbox_server.agents.workers[idle.worker_id].load > 0.0)
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        assert (await idle.accept()).job.room.name == "r"
+
+
+async def test_a_declined_job_goes_to_the_next_worker(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as first, raw_worker(sandbox_server) as second:
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        workers = sandbox_server.agents.workers
+        await eventually(lambda: any(w.availability for w in workers.values()))
+        asked, other = (first, second) if workers[first.worker_id].availability else (second, first)
+        request = (await asked.next_of("availability")).availability
+        await asked.send(
+            agent_pb.WorkerMessage(availability=agent_pb.AvailabilityResponse(job_id=request.job.id, available=False))
+        )
+        assert (await other.accept()).job.id == request.job.id
+
+
+async def test_a_job_dispatched_before_any_worker_waits_for_one(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="early"))
+    async with raw_worker(sandbox_server) as worker:
+        assert (await worker.accept()).job.room.name == "early"
+
+
+async def test_jobs_of_a_worker_that_disconnects_are_dispatched_again(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as survivor:
+        await survivor.set_status(agent_pb.WorkerStatus.WS_FULL)
+        await eventually(
+            lambda: sandbox_server.agents.workers[survivor.worker_id].status == agent_pb.WorkerStatus.WS_FULL
+        )
+        async with raw_worker(sandbox_server) as doomed:
+            await sandbox_api.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name="tester", room="r")
+            )
+            first = await doomed.accept()
+        await survivor.set_status(agent_pb.WorkerStatus.WS_AVAILABLE)
+        second = await survivor.accept()
+        assert second.job.dispatch_id == first.job.dispatch_id
+        assert second.job.id != first.job.id
+        (dispatch,) = await sandbox_api.agent_dispatch.list_dispatch("r")
+        assert [j.state.status for j in dispatch.state.jobs] == [
+            agent_pb.JobStatus.JS_FAILED,
+            agent_pb.JobStatus.JS_PENDING,
+        ]
+
+
+async def test_a_worker_with_an_empty_agent_name_gets_every_new_room(sandbox_server: SandboxServer) -> None:
+    async with raw_worker(sandbox_server, agent_name="") as worker:
+        caller = rtc.Room()
+        await caller.connect(sandbox_server.url, sandbox_server.token(room="auto", identity="caller"))
+        try:
+            assert (await worker.accept()).job.room.name == "auto"
+        finally:
+            await caller.disconnect()
+
+
+async def test_a_join_token_with_room_agents_dispatches_them(sandbox_server: SandboxServer) -> None:
+    token = (
+        api.AccessToken(sandbox_server.api_key, sandbox_server.api_secret)
+        .with_identity("caller")
+        .with_grants(api.VideoGrants(room_join=True, room="tok"))
+        .with_room_config(api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name="tester", metadata="m")]))
+        .to_jwt()
+    )
+    async with raw_worker(sandbox_server) as worker:
+        caller = rtc.Room()
+        await caller.connect(sandbox_server.url, token)
+        try:
+            assignment = await worker.accept()
+            assert (assignment.job.room.name, assignment.job.metadata) == ("tok", "m")
+        finally:
+            await caller.disconnect()
