@@ -1,0 +1,405 @@
+"""Knowledge bases: document collections in `config/knowledge/<id>/`, indexed once, searched by a retrieval tool.
+
+`knowledge.py` owns reading collections (Markdown, plain text, PDF), cutting them into passages, the BM25 index
+(`bm25s`), its cache, and the `search_knowledge` tool the LLM calls. Contract with the worker:
+
+    tools_for(config) -> list[FunctionTool]    empty when the call selects no collection
+
+Passages are ~600 characters cut on paragraph boundaries (Markdown headings start a new passage and are carried
+into each passage under them, so a passage says what it is about). Each passage has a stable source id,
+``<collection>/<relative path>#<n>``; the tool returns passages with their ids and the agent is instructed to cite
+only ids it was given (`KNOWLEDGE_INSTRUCTIONS`).
+
+Indexing happens once per process per collection (`load_collection` is cached and keyed by the collection's file
+fingerprint, so an edited collection is re-indexed), or ahead of time with ``python -m agent index``, which writes
+`<collection>/.index/` (the bm25s arrays and the passages); a saved index is used when its fingerprint matches the
+files, otherwise the collection is indexed in memory. Why BM25 and not an embedding model is measured in
+`bench/knowledge.py`.
+
+Unknown ids: `unknown_ids(config)` lists them; `tools_for` logs one `unknown_knowledge_base` warning per call (no
+id in the message) and goes on with the collections it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+from livekit.agents import llm
+
+from agent.config.call_config import CallConfig, ConfigWarning
+from agent.settings import Settings, get_settings
+
+logger = logging.getLogger("webcall.knowledge")
+
+SUFFIXES = (".md", ".markdown", ".txt", ".pdf")
+INDEX_DIR = ".index"
+PASSAGE_CHARS = 600
+DEFAULT_TOP_K = 4
+MAX_QUERY_CHARS = 500
+MAX_RESULT_CHARS = 4000
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+KNOWLEDGE_INSTRUCTIONS = (
+    "You can search the call's knowledge base with the search_knowledge tool. Use it for any question about facts "
+    "that may be in the documents. Answer only from passages the tool returned; when you use a passage, you may "
+    "name its source id exactly as given. Never cite a source you did not retrieve, and say you don't know when "
+    "the passages don't contain the answer."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Passage:
+    source_id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    passage: Passage
+    score: float
+
+
+class Collection:
+    """One indexed collection: its passages and a BM25 index over them."""
+
+    def __init__(self, *, collection_id: str, passages: Sequence[Passage], index: bm25s.BM25 | None) -> None:
+        self.collection_id = collection_id
+        self.passages = tuple(passages)
+        self._index = index
+        # bm25s retrieval keeps scratch state in the index object: one query at a time per collection
+        self._lock = threading.Lock()
+
+    @classmethod
+    def build(cls, *, collection_id: str, passages: Sequence[Passage]) -> Collection:
+        if not passages:
+            return cls(collection_id=collection_id, passages=(), index=None)
+        index = bm25s.BM25()
+        index.index(_tokenize([_indexed_text(p) for p in passages]), show_progress=False)
+        return cls(collection_id=collection_id, passages=passages, index=index)
+
+    def search(self, query: str, *, k: int = DEFAULT_TOP_K) -> list[Hit]:
+        if self._index is None or not query.strip():
+            return []
+        tokens = _tokenize([query])
+        if not any(tokens):
+            return []
+        k = min(k, len(self.passages))
+        with self._lock:
+            docs, scores = self._index.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+        return [
+            Hit(passage=self.passages[int(doc)], score=float(score))
+            for doc, score in zip(docs[0], scores[0], strict=True)
+            if score > 0
+        ]
+
+    def save(self, directory: Path, *, fingerprint: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._index is not None:
+            self._index.save(str(directory), show_progress=False)
+        manifest = {
+            "fingerprint": fingerprint,
+            "passages": [{"source_id": p.source_id, "title": p.title, "text": p.text} for p in self.passages],
+        }
+        (directory / "passages.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load_saved(cls, *, collection_id: str, directory: Path, fingerprint: str) -> Collection | None:
+        manifest_path = directory / "passages.json"
+        if not manifest_path.is_file():
+            return None
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("fingerprint") != fingerprint:
+            return None
+        passages = [Passage(**p) for p in manifest["passages"]]
+        if not passages:
+            return cls(collection_id=collection_id, passages=(), index=None)
+        index = bm25s.BM25.load(str(directory), show_progress=False)
+        return cls(collection_id=collection_id, passages=passages, index=index)
+
+
+# -- reading and cutting documents ----------------------------------------------------------------------------------
+
+
+def _tokenize(texts: list[str]) -> list[list[str]]:
+    tokens: list[list[str]] = bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
+    return tokens
+
+
+def _indexed_text(passage: Passage) -> str:
+    return f"{passage.title}\n{passage.text}" if passage.title else passage.text
+
+
+def read_document(path: Path) -> str:
+    """The text of one document. PDFs are read with pypdf; text files as UTF-8 (undecodable bytes replaced)."""
+    if path.suffix.lower() == ".pdf":
+        from pypdf import PdfReader
+
+        reader = PdfReader(str(path))
+        return "\n\n".join((page.extract_text() or "") for page in reader.pages)
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def split_passages(text: str, *, source: str, max_chars: int = PASSAGE_CHARS) -> list[Passage]:
+    """Cut a document into passages on paragraph boundaries; Markdown headings title the passages under them."""
+    passages: list[Passage] = []
+    title = ""
+    buffer: list[str] = []
+
+    def emit() -> None:
+        body = "\n\n".join(buffer).strip()
+        buffer.clear()
+        if body:
+            passages.append(Passage(source_id=f"{source}#{len(passages)}", title=title, text=body))
+
+    for block in _blocks(text):
+        heading = re.match(r"^#{1,6}\s+(.*)$", block)
+        if heading:
+            emit()
+            title = heading.group(1).strip()
+            continue
+        for piece in _fit(block, max_chars):
+            if buffer and sum(len(b) for b in buffer) + len(piece) > max_chars:
+                emit()
+            buffer.append(piece)
+    emit()
+    return passages
+
+
+def _blocks(text: str) -> Iterator[str]:
+    for raw in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        block = raw.strip()
+        if not block:
+            continue
+        # a heading line directly followed by text (no blank line) is still a heading
+        first, _, rest = block.partition("\n")
+        if re.match(r"^#{1,6}\s", first) and rest.strip():
+            yield first
+            yield rest.strip()
+        else:
+            yield block
+
+
+def _fit(block: str, max_chars: int) -> Iterator[str]:
+    """Split an over-long paragraph on sentence ends (or hard, as a last resort)."""
+    if len(block) <= max_chars:
+        yield block
+        return
+    current = ""
+    for sentence in re.split(r"(?<=[.!?])\s+", block):
+        while len(sentence) > max_chars:
+            if current:
+                yield current
+                current = ""
+            yield sentence[:max_chars]
+            sentence = sentence[max_chars:]
+        if current and len(current) + 1 + len(sentence) > max_chars:
+            yield current
+            current = sentence
+        else:
+            current = f"{current} {sentence}".strip()
+    if current:
+        yield current
+
+
+def collection_files(directory: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and p.suffix.lower() in SUFFIXES and INDEX_DIR not in p.relative_to(directory).parts
+    )
+
+
+def fingerprint(directory: Path) -> str:
+    """Changes whenever a document of the collection is added, removed or edited."""
+    digest = hashlib.sha256()
+    for path in collection_files(directory):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(directory).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def read_collection(directory: Path, *, collection_id: str) -> list[Passage]:
+    passages: list[Passage] = []
+    for path in collection_files(directory):
+        source = f"{collection_id}/{path.relative_to(directory).as_posix()}"
+        try:
+            text = read_document(path)
+        except Exception:
+            # one unreadable document must not take the whole collection down
+            logger.warning("knowledge document unreadable", extra={"collection": collection_id})
+            continue
+        passages.extend(split_passages(text, source=source))
+    return passages
+
+
+# -- the per-process cache ------------------------------------------------------------------------------------------
+
+_cache: dict[tuple[str, str], tuple[str, Collection]] = {}
+_cache_lock = threading.Lock()
+
+
+def knowledge_root(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).config_dir / "knowledge"
+
+
+def collection_dir(collection_id: str, *, root: Path) -> Path | None:
+    """The collection's directory, or None for an unknown or malformed id (ids never escape `root`)."""
+    if not _ID_PATTERN.match(collection_id):
+        return None
+    directory = root / collection_id
+    return directory if directory.is_dir() else None
+
+
+def load_collection(collection_id: str, *, root: Path) -> Collection | None:
+    """The indexed collection, from the process cache, a saved index, or indexed now. None if unknown."""
+    directory = collection_dir(collection_id, root=root)
+    if directory is None:
+        return None
+    print_ = fingerprint(directory)
+    key = (str(root.resolve()), collection_id)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == print_:
+            return cached[1]
+        collection = Collection.load_saved(
+            collection_id=collection_id, directory=directory / INDEX_DIR, fingerprint=print_
+        ) or Collection.build(
+            collection_id=collection_id, passages=read_collection(directory, collection_id=collection_id)
+        )
+        _cache[key] = (print_, collection)
+        logger.info(
+            "knowledge collection loaded", extra={"collection": collection_id, "passages": len(collection.passages)}
+        )
+        return collection
+
+
+def index_collection(collection_id: str, *, root: Path) -> Collection:
+    """Index one collection ahead of time and save it to `<collection>/.index/`."""
+    directory = collection_dir(collection_id, root=root)
+    if directory is None:
+        raise FileNotFoundError(collection_id)
+    print_ = fingerprint(directory)
+    collection = Collection.build(
+        collection_id=collection_id, passages=read_collection(directory, collection_id=collection_id)
+    )
+    collection.save(directory / INDEX_DIR, fingerprint=print_)
+    return collection
+
+
+# -- search over a call's collections and the tool -----------------------------------------------------------------
+
+
+class KnowledgeBase:
+    """The collections one call selected, searched together (hits merged by score)."""
+
+    def __init__(self, collections: Sequence[Collection]) -> None:
+        self.collections = tuple(collections)
+
+    def search(self, query: str, *, k: int = DEFAULT_TOP_K) -> list[Hit]:
+        query = query[:MAX_QUERY_CHARS]
+        hits = [hit for c in self.collections for hit in c.search(query, k=k)]
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[:k]
+
+    def format_hits(self, hits: Iterable[Hit]) -> str:
+        """What the LLM gets back: passages with their source ids, within a size budget."""
+        parts: list[str] = []
+        used = 0
+        for hit in hits:
+            heading = f" ({hit.passage.title})" if hit.passage.title else ""
+            part = f"[{hit.passage.source_id}]{heading}\n{hit.passage.text}"
+            if used + len(part) > MAX_RESULT_CHARS:
+                break
+            parts.append(part)
+            used += len(part)
+        if not parts:
+            return "No passage in the knowledge base matches this query. Do not guess; say you don't know."
+        return "\n\n".join(parts)
+
+
+def unknown_ids(config: CallConfig, *, settings: Settings | None = None) -> tuple[str, ...]:
+    root = knowledge_root(settings)
+    return tuple(kb for kb in config.knowledge_base_ids if collection_dir(kb, root=root) is None)
+
+
+def unknown_warnings(config: CallConfig, *, settings: Settings | None = None) -> tuple[ConfigWarning, ...]:
+    """`unknown_knowledge_base` warnings for the resolver or call events (the message names no id)."""
+    root = knowledge_root(settings)
+    return tuple(
+        ConfigWarning(
+            code="unknown_knowledge_base",
+            field=f"knowledge_base_ids[{i}]",
+            message="knowledge base id is not known; ignored",
+        )
+        for i, kb in enumerate(config.knowledge_base_ids)
+        if collection_dir(kb, root=root) is None
+    )
+
+
+def knowledge_for(config: CallConfig, *, settings: Settings | None = None) -> KnowledgeBase | None:
+    """The call's knowledge base, or None when it selects no known collection."""
+    if not config.knowledge_base_ids:
+        return None
+    root = knowledge_root(settings)
+    missing = unknown_ids(config, settings=settings)
+    if missing:
+        logger.warning("unknown_knowledge_base", extra={"code": "unknown_knowledge_base", "count": len(missing)})
+    collections = [c for kb in config.knowledge_base_ids if (c := load_collection(kb, root=root)) is not None]
+    return KnowledgeBase(collections) if collections else None
+
+
+def search_tool(knowledge: KnowledgeBase) -> llm.FunctionTool[..., Awaitable[str]]:
+    """The `search_knowledge` tool over one call's knowledge base."""
+
+    async def search_knowledge(query: str) -> str:
+        """Search the knowledge base of this call for passages about a question.
+
+        Args:
+            query: the question or keywords to look up, in the words of the documents if possible.
+        """
+        hits = knowledge.search(query)
+        logger.info("knowledge searched", extra={"hits": len(hits)})
+        return knowledge.format_hits(hits)
+
+    return llm.function_tool(search_knowledge)
+
+
+def tools_for(config: CallConfig, *, settings: Settings | None = None) -> list[llm.FunctionTool[..., Awaitable[str]]]:
+    """The retrieval tool for the call's collections (none if it selects none). Unknown ids are warned and skipped."""
+    knowledge = knowledge_for(config, settings=settings)
+    return [search_tool(knowledge)] if knowledge is not None else []
+
+
+def main(argv: list[str]) -> int:
+    """``python -m agent index [ID ...]``: index collections ahead of time (all of them without ids)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m agent index", description="index knowledge bases ahead of time")
+    parser.add_argument("ids", nargs="*", help="collection ids (default: every collection)")
+    parser.add_argument(
+        "--root", type=Path, default=None, help="knowledge directory (default: $WEBCALL_CONFIG_DIR/knowledge)"
+    )
+    args = parser.parse_args(argv)
+    root: Path = args.root or knowledge_root()
+    ids: list[str] = list(args.ids)
+    if not ids and root.is_dir():
+        ids = sorted(p.name for p in root.iterdir() if p.is_dir() and _ID_PATTERN.match(p.name))
+    status = 0
+    for collection_id in ids:
+        try:
+            collection = index_collection(collection_id, root=root)
+        except FileNotFoundError:
+            print(f"unknown collection: {collection_id}")
+            status = 1
+            continue
+        print(json.dumps({"collection": collection_id, "passages": len(collection.passages)}))
+    return status
