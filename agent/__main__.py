@@ -1,4 +1,4 @@
-"""Command line: `python -m agent start|dev|console|resolve|run-local ...`.
+"""Command line: `python -m agent start|dev|console|resolve|index|run-local ...`.
 
 `resolve` is pure (no LiveKit); `start`, `dev`, `console` run the worker; `run-local` starts the sandbox server and
 fake providers on 127.0.0.1 when `LIVEKIT_URL` is unset, then the worker against them.
@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
         from agent.config.cli import main as resolve_main
 
         return resolve_main(args[1:])
+    if command == "index":
+        from agent.knowledge import main as index_main
+
+        return index_main(args[1:])
     if command == "run-local":
         from agent.devrun import main as devrun_main
 
