@@ -26,7 +26,7 @@ from agent.settings import Settings
 def run_console(*, settings: Settings, job_metadata: str | None) -> int:
     config = resolve_call(CallSources(job_metadata=job_metadata), settings=settings)
     try:
-        model = pipeline.build_llm(config, settings=settings)
+        model = pipeline.build_llm(config, settings=settings, shared=pipeline.load_shared(settings))
     except PipelineError as error:
         print(
             f"webcall-agent: cannot build the LLM ({error.code}); set OPENAI_API_KEY or OPENAI_BASE_URL",

@@ -8,12 +8,23 @@ dispatching at the threshold).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from livekit.agents import AgentServer
+from livekit.agents.job import RunningJobInfo
 
 Decision = Literal["accept", "draining", "at_capacity"]
+
+
+class ServerState(Protocol):
+    """The part of `livekit.agents.AgentServer` that capacity reads."""
+
+    @property
+    def active_jobs(self) -> Sequence[RunningJobInfo]: ...
+
+    @property
+    def draining(self) -> bool: ...
 
 
 @dataclass(kw_only=True)
@@ -22,14 +33,14 @@ class Capacity:
 
     max_calls: int
 
-    def active_calls(self, server: AgentServer) -> int:
+    def active_calls(self, server: ServerState) -> int:
         return sum(1 for job in server.active_jobs if not job.fake_job)
 
-    def load(self, server: AgentServer) -> float:
+    def load(self, server: ServerState) -> float:
         """Active calls over the maximum, 0.0 to 1.0."""
         return min(1.0, self.active_calls(server) / self.max_calls)
 
-    def decide(self, server: AgentServer) -> Decision:
+    def decide(self, server: ServerState) -> Decision:
         if server.draining:
             return "draining"
         if self.active_calls(server) >= self.max_calls:

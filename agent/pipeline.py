@@ -10,6 +10,8 @@ Contract:
 - Voice, speed and language are translated into each provider's own terms: OpenAI takes ``speed`` 0.25-4.0;
   Deepgram's model *is* the voice and its speed is 0.7-1.5; a voice from another provider's vocabulary falls back to
   that provider's default rather than failing the call.
+- One OpenAI HTTP client per process (`Shared`, made in the worker's ``setup_fnc`` with the VAD): building one costs
+  an SSL context, hundreds of milliseconds on a busy 2-core machine, which would otherwise be paid per call.
 - Nothing here reads metadata, and no key ever leaves through a log message or an error.
 - A provider that cannot be built raises `PipelineError` (``retryable=False``).
 """
@@ -19,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, assert_never
 
-from livekit.agents import NOT_GIVEN, llm, stt, tts, vad
+import httpx2
+import openai as openai_sdk
+from livekit.agents import llm, stt, tts, vad
 from livekit.plugins import deepgram, openai, silero
 
 from agent.config.call_config import CallConfig, SttConfig, TtsConfig
@@ -51,6 +55,44 @@ _CLOUD_TTS: Final[tuple[TtsProvider, ...]] = ("openai", "deepgram")
 
 
 @dataclass(frozen=True, kw_only=True)
+class Shared:
+    """What one process builds once and every call in it reuses."""
+
+    vad: vad.VAD
+    openai_client: openai_sdk.AsyncClient | None = None
+
+
+def load_shared(settings: Settings) -> Shared:
+    """The VAD and the OpenAI client (when OpenAI is configured), for the process's ``setup_fnc``."""
+    client = None
+    key = _secret(settings.openai_api_key) or (LOCAL_PLACEHOLDER_KEY if settings.openai_base_url else None)
+    if key is not None:
+        client = openai_sdk.AsyncClient(
+            api_key=key,
+            base_url=_openai_base_url(settings),
+            max_retries=0,
+            http_client=httpx2.AsyncClient(
+                timeout=httpx2.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
+                follow_redirects=True,
+                limits=httpx2.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=120),
+            ),
+        )
+    _load_offline_models(settings)
+    return Shared(vad=load_vad(), openai_client=client)
+
+
+def _load_offline_models(settings: Settings) -> None:
+    if settings.stt_provider == "whisper":
+        from agent.offline.whisper_stt import WhisperSTT
+
+        WhisperSTT.load()
+    if settings.tts_provider == "piper":
+        from agent.offline.piper_tts import PiperTTS
+
+        PiperTTS.load()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Pipeline:
     """The provider objects of one call."""
 
@@ -64,48 +106,47 @@ def load_vad() -> vad.VAD:
     return silero.VAD.load(min_silence_duration=0.55, activation_threshold=0.5)
 
 
-def build(config: CallConfig, *, settings: Settings, vad: vad.VAD) -> Pipeline:
+def build(config: CallConfig, *, settings: Settings, shared: Shared) -> Pipeline:
     """All providers of one call, each with its fallback chain."""
     return Pipeline(
-        stt=build_stt(config.stt, settings=settings, vad=vad),
-        llm=build_llm(config, settings=settings),
-        tts=build_tts(config.tts, settings=settings),
+        stt=build_stt(config.stt, settings=settings, shared=shared),
+        llm=build_llm(config, settings=settings, shared=shared),
+        tts=build_tts(config.tts, settings=settings, shared=shared),
     )
 
 
-def build_llm(config: CallConfig, *, settings: Settings) -> LlmEngine:
+def build_llm(config: CallConfig, *, settings: Settings, shared: Shared) -> LlmEngine:
     match config.llm.provider:
         case "openai":
             return openai.LLM(
                 model=config.llm.model,
                 temperature=config.llm.temperature,
-                base_url=_openai_base_url(settings) or NOT_GIVEN,
-                api_key=_openai_key(settings, role="llm"),
+                client=_openai_client(shared, role="llm"),
             )
         case _ as unreachable:
             assert_never(unreachable)
 
 
-def build_stt(config: SttConfig, *, settings: Settings, vad: vad.VAD) -> SttEngine:
+def build_stt(config: SttConfig, *, settings: Settings, shared: Shared) -> SttEngine:
     """The configured STT, then every other configured cloud STT as fallbacks."""
-    chain = [_one_stt(config, settings=settings)]
+    chain = [_one_stt(config, settings=settings, shared=shared)]
     if config.provider in _CLOUD_STT:
         chain += [
-            _one_stt(SttConfig(provider=p, language=config.language), settings=settings)
+            _one_stt(SttConfig(provider=p, language=config.language), settings=settings, shared=shared)
             for p in _CLOUD_STT
             if p != config.provider and _has_credentials(p, settings)
         ]
     if len(chain) == 1:
         return chain[0]
-    return stt.FallbackAdapter(chain, vad=vad)
+    return stt.FallbackAdapter(chain, vad=shared.vad)
 
 
-def build_tts(config: TtsConfig, *, settings: Settings) -> TtsEngine:
+def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared) -> TtsEngine:
     """The configured TTS, then every other configured cloud TTS (with its own default voice) as fallbacks."""
-    chain = [_one_tts(config, settings=settings)]
+    chain = [_one_tts(config, settings=settings, shared=shared)]
     if config.provider in _CLOUD_TTS:
         chain += [
-            _one_tts(TtsConfig(provider=p, speed=config.speed), settings=settings)
+            _one_tts(TtsConfig(provider=p, speed=config.speed), settings=settings, shared=shared)
             for p in _CLOUD_TTS
             if p != config.provider and _has_credentials(p, settings)
         ]
@@ -114,7 +155,7 @@ def build_tts(config: TtsConfig, *, settings: Settings) -> TtsEngine:
     return tts.FallbackAdapter(chain)
 
 
-def _one_stt(config: SttConfig, *, settings: Settings) -> SttEngine:
+def _one_stt(config: SttConfig, *, settings: Settings, shared: Shared) -> SttEngine:
     match config.provider:
         case "deepgram":
             return deepgram.STT(
@@ -129,26 +170,24 @@ def _one_stt(config: SttConfig, *, settings: Settings) -> SttEngine:
                 # OpenAI has no "multi": with two languages it detects the language itself.
                 language=_primary(config.language),
                 detect_language=config.language == "multi",
-                base_url=_openai_base_url(settings) or NOT_GIVEN,
-                api_key=_openai_key(settings, role="stt"),
+                client=_openai_client(shared, role="stt"),
             )
         case "whisper":
             from agent.offline.whisper_stt import WhisperSTT  # optional extra
 
-            return WhisperSTT(language=_primary(config.language))  # type: ignore[no-any-return,unused-ignore]
+            return WhisperSTT(language=_primary(config.language))
         case _ as unreachable:
             assert_never(unreachable)
 
 
-def _one_tts(config: TtsConfig, *, settings: Settings) -> TtsEngine:
+def _one_tts(config: TtsConfig, *, settings: Settings, shared: Shared) -> TtsEngine:
     match config.provider:
         case "openai":
             return openai.TTS(
                 model=config.model if not config.model.startswith("aura") else DEFAULT_OPENAI_TTS_MODEL,
                 voice=config.voice if config.voice in OPENAI_VOICES else DEFAULT_OPENAI_VOICE,
                 speed=_clamp(config.speed, OPENAI_SPEED_RANGE),
-                base_url=_openai_base_url(settings) or NOT_GIVEN,
-                api_key=_openai_key(settings, role="tts"),
+                client=_openai_client(shared, role="tts"),
             )
         case "deepgram":
             return deepgram.TTS(
@@ -160,7 +199,7 @@ def _one_tts(config: TtsConfig, *, settings: Settings) -> TtsEngine:
         case "piper":
             from agent.offline.piper_tts import PiperTTS  # optional extra
 
-            return PiperTTS(voice=config.voice, speed=config.speed)  # type: ignore[no-any-return,unused-ignore]
+            return PiperTTS(voice=config.voice, speed=_clamp(config.speed, OPENAI_SPEED_RANGE))
         case _ as unreachable:
             assert_never(unreachable)
 
@@ -182,7 +221,7 @@ def tts_options(config: TtsConfig) -> dict[str, object]:
         case "deepgram":
             return {"model": deepgram_voice(config), "speed": _clamp(config.speed, DEEPGRAM_SPEED_RANGE)}
         case "piper":
-            return {"voice": config.voice, "speed": config.speed}
+            return {"voice": config.voice, "speed": _clamp(config.speed, OPENAI_SPEED_RANGE)}
         case _ as unreachable:
             assert_never(unreachable)
 
@@ -207,13 +246,10 @@ def _openai_base_url(settings: Settings) -> str | None:
     return settings.openai_base_url.rstrip("/") if settings.openai_base_url else None
 
 
-def _openai_key(settings: Settings, *, role: str) -> str:
-    key = _secret(settings.openai_api_key)
-    if key:
-        return key
-    if settings.openai_base_url:
-        return LOCAL_PLACEHOLDER_KEY
-    raise PipelineError("missing_key", role=role, provider="openai")
+def _openai_client(shared: Shared, *, role: str) -> openai_sdk.AsyncClient:
+    if shared.openai_client is None:
+        raise PipelineError("missing_key", role=role, provider="openai")
+    return shared.openai_client
 
 
 def _deepgram_key(settings: Settings, *, role: str) -> str:

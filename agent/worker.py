@@ -60,8 +60,8 @@ SESSION_CLOSE_TIMEOUT_S: Final = 5.0
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Runs once per job process before any job: every model is loaded here."""
-    proc.userdata["vad"] = pipeline.load_vad()
+    """Runs once per job process before any job: every model and client is made here."""
+    proc.userdata["shared"] = pipeline.load_shared(get_settings())
 
 
 def participant_identity(job_id: str, *, agent_name: str) -> str:
@@ -103,11 +103,11 @@ async def entrypoint(ctx: JobContext) -> None:
     """One call: read -> resolve -> build -> start."""
     settings = get_settings()
     set_redaction(enabled=settings.redact_caller_data)
-    vad_model: vad.VAD = ctx.proc.userdata.get("vad") or pipeline.load_vad()
+    shared: pipeline.Shared = ctx.proc.userdata.get("shared") or pipeline.load_shared(settings)
 
     # Synthesis of the welcome starts before the room is even joined; the final config usually agrees.
     early = resolve_call(_sources(ctx, participant=None), settings=settings)
-    welcome = WelcomePrefetch.start(early, settings=settings)
+    welcome = WelcomePrefetch.start(early, settings=settings, shared=shared)
 
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     caller = await ctx.wait_for_participant()
@@ -117,14 +117,14 @@ async def entrypoint(ctx: JobContext) -> None:
         logger.warning("call config warning", extra={"code": warning.code, "field": warning.field})
 
     try:
-        built = pipeline.build(config, settings=settings, vad=vad_model)
+        built = pipeline.build(config, settings=settings, shared=shared)
     except PipelineError as error:
         logger.error("pipeline not built", extra={"code": error.code, "role": error.role, "provider": error.provider})
         await welcome.aclose()
         ctx.shutdown(reason="pipeline_error")
         return
 
-    session = make_session(config, built=built, vad_model=vad_model)
+    session = make_session(config, built=built, vad_model=shared.vad)
     agent = WebcallAgent(config=config, tools=_tools_for(config), welcome_audio=welcome.audio_for(config))
     call = Call(ctx=ctx, session=session, agent=agent, caller=caller, settings=settings)
     await call.start()
@@ -249,11 +249,11 @@ class WelcomePrefetch:
             self._task = asyncio.create_task(self._run(engine), name="welcome_prefetch")
 
     @classmethod
-    def start(cls, config: CallConfig, *, settings: Settings) -> WelcomePrefetch:
+    def start(cls, config: CallConfig, *, settings: Settings, shared: pipeline.Shared) -> WelcomePrefetch:
         if config.welcome.mode != "say" or not config.welcome.text.strip():
             return cls(config=config, engine=None)
         try:
-            engine = pipeline.build_tts(config.tts, settings=settings)
+            engine = pipeline.build_tts(config.tts, settings=settings, shared=shared)
         except PipelineError:
             return cls(config=config, engine=None)
         return cls(config=config, engine=engine)

@@ -1,0 +1,119 @@
+"""Every provider object is built from the call config and the process settings, in each provider's own terms."""
+
+from __future__ import annotations
+
+import pytest
+from livekit.agents import stt, tts
+from livekit.plugins import deepgram, openai
+
+from agent import pipeline
+from agent.config.call_config import CallConfig, LlmConfig, SttConfig, TtsConfig
+from agent.errors import PipelineError
+from agent.settings import Settings
+
+
+def settings_with(**env: str) -> Settings:
+    return Settings.model_validate(env)
+
+
+def test_a_local_openai_compatible_server_needs_no_key() -> None:
+    settings = settings_with(OPENAI_BASE_URL="http://127.0.0.1:7890/v1/")
+    shared = pipeline.load_shared(settings)
+    assert shared.openai_client is not None
+    assert str(shared.openai_client.base_url) == "http://127.0.0.1:7890/v1/"
+    assert shared.openai_client.api_key == pipeline.LOCAL_PLACEHOLDER_KEY
+    built = pipeline.build_llm(CallConfig(), settings=settings, shared=shared)
+    assert isinstance(built, openai.LLM)
+
+
+def test_without_key_or_base_url_the_llm_is_a_typed_pipeline_error() -> None:
+    settings = settings_with()
+    with pytest.raises(PipelineError) as caught:
+        pipeline.build_llm(CallConfig(), settings=settings, shared=pipeline.load_shared(settings))
+    assert (caught.value.code, caught.value.role, caught.value.provider) == ("missing_key", "llm", "openai")
+    assert caught.value.retryable is False
+
+
+def test_the_llm_gets_the_configured_model_and_temperature() -> None:
+    settings = settings_with(OPENAI_API_KEY="sk-test")
+    config = CallConfig(llm=LlmConfig(model="gpt-4.1-mini", temperature=0.2))
+    built = pipeline.build_llm(config, settings=settings, shared=pipeline.load_shared(settings))
+    assert isinstance(built, openai.LLM)
+    assert built.model == "gpt-4.1-mini"
+    assert built._opts.temperature == 0.2
+
+
+def test_deepgram_tts_takes_the_voice_as_its_model_and_a_speed_within_its_range() -> None:
+    settings = settings_with(DEEPGRAM_API_KEY="dg-test", DEEPGRAM_BASE_URL="http://127.0.0.1:7891/v1")
+    config = TtsConfig(provider="deepgram", voice="aura-2-helena-en", speed=2.0)
+    built = pipeline.build_tts(config, settings=settings, shared=pipeline.load_shared(settings))
+    assert isinstance(built, deepgram.TTS)
+    assert built.model == "aura-2-helena-en"
+    assert built._opts.speed == 1.5
+    assert built._opts.base_url == "http://127.0.0.1:7891/v1/speak"
+
+
+def test_a_voice_from_another_vocabulary_falls_back_to_the_providers_default() -> None:
+    settings = settings_with(OPENAI_API_KEY="sk-test", DEEPGRAM_API_KEY="dg-test")
+    shared = pipeline.load_shared(settings)
+    on_openai = pipeline.build_tts(
+        TtsConfig(provider="openai", voice="aura-2-helena-en"), settings=settings, shared=shared
+    )
+    assert isinstance(on_openai, tts.FallbackAdapter)
+    first = on_openai._tts_instances[0]
+    assert isinstance(first, openai.TTS)
+    assert first._opts.voice == pipeline.DEFAULT_OPENAI_VOICE
+
+
+def test_openai_speed_is_passed_in_openai_terms() -> None:
+    settings = settings_with(OPENAI_API_KEY="sk-test")
+    built = pipeline.build_tts(
+        TtsConfig(provider="openai", voice="nova", speed=1.25), settings=settings, shared=pipeline.load_shared(settings)
+    )
+    assert isinstance(built, openai.TTS)
+    assert (built._opts.voice, built._opts.speed) == ("nova", 1.25)
+
+
+def test_two_configured_providers_make_a_fallback_chain_with_the_configured_one_first() -> None:
+    settings = settings_with(OPENAI_API_KEY="sk-test", DEEPGRAM_API_KEY="dg-test")
+    shared = pipeline.load_shared(settings)
+    speech_in = pipeline.build_stt(SttConfig(provider="deepgram", language="multi"), settings=settings, shared=shared)
+    speech_out = pipeline.build_tts(TtsConfig(provider="deepgram"), settings=settings, shared=shared)
+    assert isinstance(speech_in, stt.FallbackAdapter)
+    first, second = speech_in._stt_instances
+    assert isinstance(first, deepgram.STT)
+    # A non-streaming STT joins the chain behind the VAD-driven StreamAdapter.
+    assert isinstance(second, stt.StreamAdapter)
+    assert isinstance(second.wrapped_stt, openai.STT)
+    assert isinstance(speech_out, tts.FallbackAdapter)
+    assert [type(t) for t in speech_out._tts_instances] == [deepgram.TTS, openai.TTS]
+
+
+def test_one_configured_provider_is_used_alone() -> None:
+    settings = settings_with(DEEPGRAM_API_KEY="dg-test")
+    built = pipeline.build_stt(
+        SttConfig(provider="deepgram", language="multi"), settings=settings, shared=pipeline.load_shared(settings)
+    )
+    assert isinstance(built, deepgram.STT)
+    assert built._opts.language == "multi"
+    assert built._opts.endpoint_url == "https://api.deepgram.com/v1/listen"
+
+
+def test_deepgram_base_url_is_the_api_root_whatever_suffix_it_was_given() -> None:
+    for given in ("http://127.0.0.1:9/v1", "http://127.0.0.1:9", "http://127.0.0.1:9/v1/listen/"):
+        settings = settings_with(DEEPGRAM_BASE_URL=given)
+        assert pipeline._deepgram_url(settings, "speak") == "http://127.0.0.1:9/v1/speak"
+
+
+def test_offline_providers_are_built_without_any_key() -> None:
+    from agent.offline.piper_tts import PiperTTS
+    from agent.offline.whisper_stt import WhisperSTT
+
+    settings = settings_with()
+    shared = pipeline.Shared(vad=pipeline.load_vad())
+    assert isinstance(pipeline.build_stt(SttConfig(provider="whisper"), settings=settings, shared=shared), WhisperSTT)
+    speaker = pipeline.build_tts(
+        TtsConfig(provider="piper", voice="en_US-joe-medium", speed=5.0), settings=settings, shared=shared
+    )
+    assert isinstance(speaker, PiperTTS)
+    assert speaker.speed == 4.0
