@@ -55,7 +55,7 @@ class WhisperSTT(stt.STT[Literal["metrics_collected", "error"]]):
 
     def __init__(self, *, language: str = "en", beam_size: int = 1) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
-        if LanguageCode(language) != "en":
+        if LanguageCode(language).language != "en":
             logger.warning("whisper tiny.en transcribes English only", extra={"language": language})
         self._beam_size = beam_size
 

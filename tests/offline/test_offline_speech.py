@@ -91,3 +91,9 @@ async def test_whisper_accepts_48k_stereo_frames_as_livekit_delivers_them() -> N
 def test_offline_plugins_declare_non_streaming_capabilities() -> None:
     assert WhisperSTT().capabilities.streaming is False
     assert PiperTTS().capabilities == tts.TTSCapabilities(streaming=False)
+
+
+def test_whisper_accepts_regional_english_without_warning(caplog: pytest.LogCaptureFixture) -> None:
+    WhisperSTT(language="en-US")
+    WhisperSTT(language="hi-IN")
+    assert [record.__dict__.get("language") for record in caplog.records] == ["hi-IN"]
