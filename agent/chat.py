@@ -97,6 +97,20 @@ class _Message:
     speaker: str
 
 
+class _TextTurnWarningFilter(logging.Filter):
+    """Drops the framework's warning that audio was detached from the transcript synchronizer.
+
+    A text turn detaches the audio output on purpose (that is how its text bypasses audio pacing); the framework
+    reads that as a misconfiguration and warns once per turn, which would only be noise in the call's logs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("TranscriptSynchronizer audio output was detached")
+
+
+_TEXT_TURN_FILTER = _TextTurnWarningFilter()
+
+
 class _TokenBucket:
     def __init__(self, limits: ChatLimits) -> None:
         self._capacity = float(limits.burst)
@@ -175,6 +189,9 @@ class ChatChannel:
         self._closed = False
         self.degraded: set[Literal["stt", "tts"]] = set()
         self._session.on("error", self._on_session_error)
+        if config.chat.reply_mode == "text":
+            # before session.start, so that not even the welcome is synthesized
+            self._session.output.set_audio_enabled(False)
 
     # -- wiring -----------------------------------------------------------------------------------------------
 
@@ -190,13 +207,12 @@ class ChatChannel:
     async def start(self, room: rtc.Room | None = None) -> None:
         """Start answering. With a room: in multi-party calls take over `lk.chat` from RoomIO (every participant)."""
         self._room = room
+        logging.getLogger("livekit.agents").addFilter(_TEXT_TURN_FILTER)
         self.transcript.attach(self._session)
         if room is not None and self.multi_party:
             with contextlib.suppress(ValueError, KeyError):
                 room.unregister_text_stream_handler(TOPIC_CHAT)
             room.register_text_stream_handler(TOPIC_CHAT, self._on_room_chat_stream)
-        if self._config.chat.reply_mode == "text":
-            self._session.output.set_audio_enabled(False)
         self._task = asyncio.create_task(self._run(), name="webcall.chat.answer")
 
     async def aclose(self) -> None:

@@ -363,6 +363,9 @@ def search_tool(knowledge: KnowledgeBase) -> llm.FunctionTool[..., Awaitable[str
     async def search_knowledge(query: str) -> str:
         """Search the knowledge base of this call for passages about a question.
 
+        Answer only from the passages this returns; each starts with its source id in brackets. Cite only source
+        ids returned here, never any other, and say you don't know when no passage answers the question.
+
         Args:
             query: the question or keywords to look up, in the words of the documents if possible.
         """

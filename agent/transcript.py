@@ -1,8 +1,9 @@
 """One transcript of a call: typed chat and speech, in order, each item tagged with its channel and speaker.
 
-`Transcript` owns the ordered record of what was said and typed in a call. Items are appended as they happen and
-numbered by a per-call sequence, so two items can always be ordered even when their wall-clock times are equal.
-Listeners (the call events) receive every item as it is appended.
+`Transcript` owns the ordered record of what was said and typed in a call. Each item has `at`, the wall-clock time
+it began (a typed message when it arrived, a reply when the agent started giving it) and `seq`, the order it was
+recorded in (an agent's speech is recorded when it ends). `items` is ordered by `at`, ties by `seq`; listeners
+(the call events) receive each item when it is recorded.
 
 Where items come from:
     - typed messages: `agent.chat.ChatChannel` appends them when they arrive (channel ``chat``), before the agent
@@ -59,7 +60,7 @@ class Transcript:
 
     @property
     def items(self) -> tuple[TranscriptItem, ...]:
-        return tuple(self._items)
+        return tuple(sorted(self._items, key=lambda i: (i.at, i.seq)))
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every item appended from now on."""
@@ -73,10 +74,11 @@ class Transcript:
         speaker: str,
         text: str,
         interrupted: bool = False,
+        at: float | None = None,
     ) -> TranscriptItem:
         item = TranscriptItem(
             seq=len(self._items),
-            at=time.time(),
+            at=time.time() if at is None else at,
             channel=channel,
             role=role,
             speaker=speaker,
@@ -113,7 +115,14 @@ class Transcript:
         if not text:
             return
         if item.role == "user":
-            self.add(channel="voice", role="user", speaker=self.default_speaker, text=text)
+            self.add(channel="voice", role="user", speaker=self.default_speaker, text=text, at=item.created_at)
             return
         channel: Channel = "chat" if self._text_reply_depth > 0 else "voice"
-        self.add(channel=channel, role="assistant", speaker=AGENT_SPEAKER, text=text, interrupted=item.interrupted)
+        self.add(
+            channel=channel,
+            role="assistant",
+            speaker=AGENT_SPEAKER,
+            text=text,
+            interrupted=item.interrupted,
+            at=item.created_at,
+        )

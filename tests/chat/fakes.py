@@ -48,6 +48,7 @@ class LlmRequest:
     tools: list[str]
     started_at: float
     first_token_at: float | None = None
+    chunk_times: list[float] = field(default_factory=list)
 
 
 class ScriptedLLM(llm.LLM[Any]):
@@ -106,8 +107,10 @@ class _ScriptedStream(llm.LLMStream):
         for i, word in enumerate(reply.split(" ")):
             if i and self._owner.chunk_delay_s:
                 await asyncio.sleep(self._owner.chunk_delay_s)
+            now = time.perf_counter()
             if self._request.first_token_at is None:
-                self._request.first_token_at = time.perf_counter()
+                self._request.first_token_at = now
+            self._request.chunk_times.append(now)
             chunk = word if i == 0 else " " + word
             self._event_ch.send_nowait(
                 llm.ChatChunk(id=request_id, delta=llm.ChoiceDelta(role="assistant", content=chunk))

@@ -1,0 +1,82 @@
+"""Limits on typed messages: size, rate, encoding."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent.chat import ChatLimits, clean_text
+from agent.config.call_config import CallConfig, ChatConfig
+from tests.chat.fakes import ScriptedLLM, last_user_text
+from tests.chat.harness import in_process_call
+
+
+async def test_a_message_over_the_size_limit_is_truncated_with_a_warning_event() -> None:
+    config = CallConfig(chat=ChatConfig(max_message_chars=10))
+    async with in_process_call(config=config) as call:
+        await call.type("0123456789ABCDEF")
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=20)
+
+        assert last_user_text(call.llm.requests[0].chat_ctx) == "0123456789"
+        (event,) = call.chat.events
+        assert event.code == "chat_message_truncated"
+        assert event.data == {"length": 16, "limit": 10}
+
+
+async def test_a_flood_is_throttled_into_fewer_turns_and_no_message_is_lost() -> None:
+    messages = [f"message {i}" for i in range(30)]
+    limits = ChatLimits(burst=2, refill_per_s=5.0)
+    async with in_process_call(limits=limits, llm=ScriptedLLM(ttft_s=0.05)) as call:
+        for text in messages:
+            await call.type(text)
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=30)
+
+        asked = [last_user_text(r.chat_ctx) for r in call.llm.requests]
+        assert len(asked) < len(messages)
+        assert "\n".join(asked).split("\n") == messages
+        assert any(e.code == "chat_throttled" for e in call.chat.events)
+
+
+async def test_past_the_pending_limit_new_messages_are_refused_with_an_event_not_a_crash() -> None:
+    limits = ChatLimits(burst=1, refill_per_s=50.0, max_pending=3)
+    async with in_process_call(limits=limits, llm=ScriptedLLM(ttft_s=0.2)) as call:
+        for i in range(10):
+            await call.type(f"m{i}")
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=30)
+
+        assert any(e.code == "chat_queue_full" for e in call.chat.events)
+        asked = "\n".join(last_user_text(r.chat_ctx) for r in call.llm.requests).split("\n")
+        assert asked[0] == "m0"
+        assert asked == sorted(asked, key=lambda m: int(m[1:]))
+
+
+UNICODE = [
+    "مرحبا، متى تفتحون؟",
+    "नमस्ते, आप कब खुलते हैं?",
+    "你好 👋🏽 営業時間は？",
+    "Z̷̢a̴l̸g̶o and e\u0301 combining",
+    "\U0001f9d1\u200d\U0001f91d\u200d\U0001f9d1 family",
+]
+
+
+async def test_any_unicode_reaches_the_llm_as_typed() -> None:
+    async with in_process_call() as call:
+        for text in UNICODE:
+            await call.type(text)
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=30)
+
+        assert [last_user_text(r.chat_ctx) for r in call.llm.requests] == UNICODE
+        assert call.text.texts == [f"answer to: {t}" for t in UNICODE]
+
+
+def test_control_characters_are_removed_but_newlines_and_tabs_kept() -> None:
+    assert clean_text("a\x00b\x1b[31mc\td\ne\x7f") == "ab[31mc\td\ne"
+
+
+async def test_an_empty_or_blank_message_is_not_answered() -> None:
+    async with in_process_call() as call:
+        await call.type("   \n ")
+        await call.type("\x00\x01")
+        await call.type("real")
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=20)
+
+        assert [last_user_text(r.chat_ctx) for r in call.llm.requests] == ["real"]
