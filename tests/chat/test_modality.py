@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from livekit.agents import llm
+
 from agent.config.call_config import CallConfig, ChatConfig
 from tests.chat.fakes import ScriptedLLM
 from tests.chat.harness import in_process_call
@@ -80,6 +82,6 @@ async def test_a_text_turn_asks_the_llm_for_plain_text() -> None:
         system = [
             item.text_content or ""
             for item in call.llm.requests[0].chat_ctx.items
-            if getattr(item, "role", None) == "system"
+            if isinstance(item, llm.ChatMessage) and item.role == "system"
         ]
         assert any("no speech markup" in text for text in system)
