@@ -156,3 +156,11 @@ async def test_own_metadata_and_attributes_updates_reach_others(sandbox_server: 
                 and bob.remote_participants["alice"].name == "Alice A."
             )
         )
+
+
+async def test_a_connected_participant_becomes_active_for_the_others(sandbox_server: SandboxServer) -> None:
+    # livekit-agents' wait_for_participant() waits for ACTIVE, which the server sets once the media link connects.
+    async with joined(sandbox_server, room="call", identities=["alice", "bob"]) as (_alice, bob):
+        await eventually(
+            lambda: bob.remote_participants["alice"].state == rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE
+        )
