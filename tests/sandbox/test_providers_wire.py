@@ -170,3 +170,10 @@ async def test_providers_command_prints_the_environment_and_serves(http: aiohttp
 def test_rms_of_silence_and_speech(provider_speech: tuple[speech.Synthesizer, speech.Transcriber]) -> None:
     assert speech.rms_dbfs(np.zeros(320, dtype=np.int16).tobytes()) == -120.0
     assert speech.rms_dbfs(provider_speech[0].synthesize("Hello.")) > -30.0
+
+
+def test_repeated_text_is_synthesized_once(provider_speech: tuple[speech.Synthesizer, speech.Transcriber]) -> None:
+    synthesizer = provider_speech[0]
+    first = synthesizer.synthesize("Welcome to the sandbox.", speed=1.1, sample_rate=24000)
+    assert synthesizer.synthesize("Welcome to the sandbox.", speed=1.1, sample_rate=24000) is first
+    assert synthesizer.synthesize("Welcome to the sandbox.", speed=1.3, sample_rate=24000) is not first
