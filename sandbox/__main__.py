@@ -25,6 +25,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default=None, help="API key (default devkey)")
     parser.add_argument("--api-secret", default=None, help="API secret (default secret)")
     parser.add_argument("--no-v1", action="store_true", help="answer /rtc/v1 with 404 so clients use /rtc")
+    parser.add_argument("--empty-timeout", type=float, default=300.0, help="seconds a never-joined room lives")
+    parser.add_argument("--departure-timeout", type=float, default=20.0, help="seconds a room lives once empty")
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -43,6 +45,8 @@ async def _serve(args: argparse.Namespace) -> int:
         api_key=args.api_key or DEV_API_KEY,
         api_secret=args.api_secret or DEV_API_SECRET,
         v1=not args.no_v1,
+        empty_timeout=args.empty_timeout,
+        departure_timeout=args.departure_timeout,
     ) as server:
         print(f"{READY_PREFIX}{server.url}", flush=True)
         print(f"LIVEKIT_API_KEY={server.api_key}", flush=True)

@@ -185,6 +185,8 @@ async def running(
     api_key: str = DEV_API_KEY,
     api_secret: str = DEV_API_SECRET,
     v1: bool = True,
+    empty_timeout: float = 300.0,
+    departure_timeout: float = 20.0,
 ) -> AsyncIterator[SandboxServer]:
     """Serve the sandbox until the block exits.
 
@@ -192,13 +194,15 @@ async def running(
         host: a loopback address; anything else is refused.
         port: 0 picks a free port (read it from ``server.port``).
         v1: serve ``/rtc/v1``; False answers it with 404 so SDKs fall back to ``/rtc`` (v0 signaling).
+        empty_timeout: seconds a room nobody joined lives (LiveKit's default 300).
+        departure_timeout: seconds a room lives after its last participant left (LiveKit's default 20).
     """
     if not network.is_loopback_address(host):
         raise network.NetworkSetupError("the sandbox binds to loopback only")
     network.check_host_network()
     network.restrict_ice_to_loopback()
     keys = Keys(api_key, api_secret)
-    rooms = RoomManager()
+    rooms = RoomManager(empty_timeout=empty_timeout, departure_timeout=departure_timeout)
     server = SandboxServer(host=host, port=port, keys=keys, rooms=rooms, agents=AgentDispatcher(rooms=rooms, keys=keys))
     server.v1_enabled = v1
     runner = web.AppRunner(build_app(server), access_log=None, shutdown_timeout=1.0)

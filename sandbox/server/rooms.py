@@ -3,6 +3,8 @@
 It owns every ``Room`` and is the one place that decides who hears about a change: a ``ParticipantUpdate`` goes
 to every connected participant of the room (hidden participants are never announced), a room update likewise.
 Auto-created rooms (on join, on ``CreateDispatch``) are allowed, as in ``livekit-server --dev``.
+Like LiveKit, a room closes by itself ``departure_timeout`` seconds after its last participant left, or
+``empty_timeout`` seconds after creation when nobody ever joined; closing is a deletion (jobs are terminated).
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ class ParticipantNotFound(LookupError):
 
 
 class RoomManager:
-    def __init__(self) -> None:
+    def __init__(self, *, empty_timeout: float = 300.0, departure_timeout: float = 20.0) -> None:
+        self.empty_timeout = empty_timeout
+        self.departure_timeout = departure_timeout
         self.rooms: dict[str, Room] = {}
+        self._closers: dict[str, asyncio.TimerHandle] = {}
         self.on_room_created: list[RoomHook] = []
         self.on_room_deleted: list[RoomHook] = []
         self.on_participant_left: list[Callable[[Room, Participant], Awaitable[None]]] = []
@@ -47,8 +52,15 @@ class RoomManager:
         room = self.rooms.get(name)
         if room is not None:
             return room
-        room = Room(sid=new_sid("RM"), name=name, metadata=metadata)
+        room = Room(
+            sid=new_sid("RM"),
+            name=name,
+            metadata=metadata,
+            empty_timeout=self.empty_timeout,
+            departure_timeout=self.departure_timeout,
+        )
         self.rooms[name] = room
+        self._close_later(room, room.empty_timeout)
         logger.info("room created", extra={"room_sid": room.sid})
         if auto_dispatch:
             for hook in self.on_room_created:
@@ -88,6 +100,7 @@ class RoomManager:
             # Same identity joining again replaces the old connection, as LiveKit does.
             await self.remove(room, previous, reason=models.DisconnectReason.DUPLICATE_IDENTITY)
         room.participants[participant.identity] = participant
+        self._cancel_close(room)
         participant.state = models.ParticipantInfo.State.JOINED
         self.broadcast_participant(room, participant)
         logger.info("participant joined", extra={"room_sid": room.sid, "participant_sid": participant.sid})
@@ -117,14 +130,42 @@ class RoomManager:
         logger.info("participant left", extra={"room_sid": room.sid, "participant_sid": participant.sid})
         for hook in self.on_participant_left:
             await hook(room, participant)
+        if not room.participants and self.rooms.get(room.name) is room:
+            self._close_later(room, room.departure_timeout)
+
+    def set_timeouts(self, room: Room, *, empty: float | None, departure: float | None) -> None:
+        """Per-room timeouts from CreateRoom; the empty-room timer restarts with the new value."""
+        if departure:
+            room.departure_timeout = departure
+        if empty:
+            room.empty_timeout = empty
+            if not room.participants:
+                self._close_later(room, empty)
+
+    def _close_later(self, room: Room, delay: float) -> None:
+        self._cancel_close(room)
+        loop = asyncio.get_running_loop()
+        self._closers[room.name] = loop.call_later(delay, self._close_if_empty, room)
+
+    def _cancel_close(self, room: Room) -> None:
+        handle = self._closers.pop(room.name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _close_if_empty(self, room: Room) -> None:
+        self._closers.pop(room.name, None)
+        if not room.participants and self.rooms.get(room.name) is room:
+            logger.info("empty room closed", extra={"room_sid": room.sid})
+            self.spawn(self.delete_room(room.name), name="sandbox.rooms.close")
 
     async def delete_room(self, name: str) -> None:
         room = self.get(name)
+        self._cancel_close(room)
         for hook in self.on_room_deleted:
             await hook(room)
+        self.rooms.pop(name, None)
         for p in list(room.participants.values()):
             await self.remove(room, p, reason=models.DisconnectReason.ROOM_DELETED)
-        self.rooms.pop(name, None)
         logger.info("room deleted", extra={"room_sid": room.sid})
 
     # --- tracks -----------------------------------------------------------------------------------------------

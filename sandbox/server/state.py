@@ -82,7 +82,8 @@ class Room:
     sid: str
     name: str
     metadata: str = ""
-    empty_timeout: int = 300
+    empty_timeout: float = 300.0  # seconds; floats so tests can use short ones
+    departure_timeout: float = 20.0
     max_participants: int = 0
     created_ms: int = field(default_factory=now_ms)
     participants: dict[str, Participant] = field(default_factory=dict)  # by identity
@@ -92,7 +93,8 @@ class Room:
             sid=self.sid,
             name=self.name,
             metadata=self.metadata,
-            empty_timeout=self.empty_timeout,
+            empty_timeout=round(self.empty_timeout),
+            departure_timeout=round(self.departure_timeout),
             max_participants=self.max_participants,
             creation_time=self.created_ms // 1000,
             creation_time_ms=self.created_ms,

@@ -108,7 +108,7 @@ class TwirpHandler:
         existed = req.name in self.rooms.rooms
         room = await self.rooms.get_or_create(req.name, metadata=req.metadata, auto_dispatch=not req.agents)
         if not existed:
-            room.empty_timeout = req.empty_timeout or room.empty_timeout
+            self.rooms.set_timeouts(room, empty=req.empty_timeout or None, departure=req.departure_timeout or None)
             room.max_participants = req.max_participants
             if req.agents:
                 await self.agents.dispatch_from_token(room, room_pb.RoomConfiguration(agents=req.agents))

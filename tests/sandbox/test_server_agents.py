@@ -11,7 +11,7 @@ import pytest
 from livekit import api, rtc
 from livekit.protocol import agent as agent_pb
 
-from sandbox.server import SandboxServer
+from sandbox.server import SandboxServer, running
 
 from .server_helpers import eventually
 
@@ -273,3 +273,31 @@ async def test_a_join_token_with_room_agents_dispatches_them(sandbox_server: San
             assert (assignment.job.room.name, assignment.job.metadata) == ("tok", "m")
         finally:
             await caller.disconnect()
+
+
+async def test_a_room_closes_after_its_last_participant_left_and_its_job_is_terminated() -> None:
+    async with running(port=0, departure_timeout=0.3) as server:
+        client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
+        try:
+            async with raw_worker(server) as worker:
+                await client.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(agent_name="tester", room="r")
+                )
+                assignment = await worker.accept()
+                caller = rtc.Room()
+                await caller.connect(server.url, server.token(room="r", identity="caller"))
+                await caller.disconnect()
+                assert (await worker.next_of("termination")).termination.job_id == assignment.job.id
+                assert "r" not in server.rooms.rooms
+        finally:
+            await client.aclose()
+
+
+async def test_a_room_nobody_joins_closes_after_the_empty_timeout() -> None:
+    async with running(port=0, empty_timeout=0.2) as server:
+        client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
+        try:
+            await client.room.create_room(api.CreateRoomRequest(name="unused"))
+            await eventually(lambda: "unused" not in server.rooms.rooms, within=5)
+        finally:
+            await client.aclose()
