@@ -100,6 +100,8 @@ class ListenSession:
         self._last_word_end: float | None = None
         self._received = 0.0
         self._queued_interims = 0
+        self._queued_finals = 0
+        self._interim_sent_at: float | None = None
         self._jobs: asyncio.Queue[_Job | dict[str, object] | None] = asyncio.Queue()
 
     @property
@@ -112,10 +114,16 @@ class ListenSession:
             if isinstance(job, dict):
                 await self._send(job)
                 continue
-            if not job.is_final:
+            if job.is_final:
+                self._queued_finals -= 1
+            else:
                 self._queued_interims -= 1
-                if self._queued_interims > 0:
-                    continue  # a newer interim of the same speech is already queued
+                # stale interims are skipped so finals never lag behind transcription of old audio; the first
+                # interim of an utterance is always sent
+                stale = self._queued_interims > 0 or self._queued_finals > 0
+                if stale and self._interim_sent_at == job.start:
+                    continue
+                self._interim_sent_at = job.start
             result = await asyncio.to_thread(
                 speech.transcriber().transcribe, job.audio, sample_rate=self.options.sample_rate
             )
@@ -134,6 +142,7 @@ class ListenSession:
         if not from_finalize and not self._in_speech:
             return
         audio = bytes(self._utterance) if self._in_speech else b""
+        self._queued_finals += 1
         self._jobs.put_nowait(
             _Job(audio, self._utterance_start, is_final=True, speech_final=False, from_finalize=from_finalize)
         )
@@ -199,6 +208,7 @@ class ListenSession:
             self._jobs_send(event)
 
     def _queue_final(self, *, speech_final: bool) -> None:
+        self._queued_finals += 1
         self._jobs.put_nowait(
             _Job(bytes(self._utterance), self._utterance_start, is_final=True, speech_final=speech_final)
         )
