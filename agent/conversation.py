@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from typing import Any, Final, assert_never
 
 from livekit import rtc
@@ -80,9 +80,11 @@ class WebcallAgent(Agent):
         *,
         config: CallConfig,
         tools: list[llm.Tool | llm.Toolset] | None = None,
+        extra_instructions: str = "",
         welcome_audio: AsyncIterable[rtc.AudioFrame] | None = None,
     ) -> None:
-        super().__init__(instructions=config.instructions, tools=tools)
+        self._extra_instructions = extra_instructions
+        super().__init__(instructions=self.instructions_for(config), tools=tools)
         self.config = config
         self.welcome_handle: SpeechHandle | None = None
         self._welcome_audio = welcome_audio
@@ -91,6 +93,10 @@ class WebcallAgent(Agent):
     async def on_enter(self) -> None:
         self.welcome_handle = play_welcome(self.session, self.config.welcome, audio=self._welcome_audio)
         self._welcome_audio = None
+
+    def instructions_for(self, config: CallConfig) -> str:
+        """The rendered call instructions, then what the tools need the LLM to know (knowledge citations)."""
+        return "\n\n".join(part for part in (config.instructions, self._extra_instructions) if part)
 
     def stage(self, config: CallConfig, *, source: str) -> tuple[str, ...]:
         """Keep a re-resolved config for the next turn. Returns the live fields that differ (empty: nothing staged)."""
@@ -106,7 +112,7 @@ class WebcallAgent(Agent):
         # Every turn (spoken, typed, welcome, limits) goes through here: the one place a staged change lands.
         if self._pending is not None:
             await self.apply_pending()
-            update_instructions(chat_ctx, instructions=self.config.instructions, add_if_missing=True)
+            update_instructions(chat_ctx, instructions=self.instructions_for(self.config), add_if_missing=True)
         async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
             yield chunk
 
@@ -117,7 +123,7 @@ class WebcallAgent(Agent):
             return ()
         changed = changed_fields(self.config, new)
         if new.instructions != self.config.instructions:
-            await self.update_instructions(new.instructions)
+            await self.update_instructions(self.instructions_for(new))
         if "tts.voice" in changed or "tts.speed" in changed:
             _update_tts(self.session.tts, new)
         if "stt.language" in changed:
@@ -184,8 +190,8 @@ class CallLimits:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _spawn(self, coro: asyncio.Future[None] | asyncio.Task[None] | object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

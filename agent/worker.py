@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import sys
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -39,13 +37,14 @@ from livekit.agents import (
 )
 from livekit.agents.voice import room_io
 from livekit.agents.voice.events import CloseEvent
-from livekit.agents.voice.room_io.types import TextInputCallback
 
 from agent import pipeline
+from agent.chat import ChatChannel
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
 from agent.conversation import CallLimits, WebcallAgent, aec_warmup, ambience_player, turn_handling
 from agent.errors import PipelineError, SettingsError
+from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, tools_for
 from agent.log import call_log_fields, get_logger, set_redaction
 from agent.ops import Capacity, load_threshold
 from agent.pipeline import TtsEngine
@@ -125,7 +124,13 @@ async def entrypoint(ctx: JobContext) -> None:
         return
 
     session = make_session(config, built=built, vad_model=shared.vad)
-    agent = WebcallAgent(config=config, tools=_tools_for(config), welcome_audio=welcome.audio_for(config))
+    tools: list[llm.Tool | llm.Toolset] = list(tools_for(config, settings=settings))
+    agent = WebcallAgent(
+        config=config,
+        tools=tools,
+        extra_instructions=KNOWLEDGE_INSTRUCTIONS if tools else "",
+        welcome_audio=welcome.audio_for(config),
+    )
     call = Call(ctx=ctx, session=session, agent=agent, caller=caller, settings=settings)
     await call.start()
 
@@ -160,7 +165,7 @@ class Call:
         self._caller = caller
         self._settings = settings
         self._limits = CallLimits(session=session, limits=agent.config.limits)
-        self._chat: Any = None
+        self._chat = ChatChannel(session=session, config=agent.config)
 
     async def start(self) -> None:
         config = self._agent.config
@@ -171,14 +176,13 @@ class Call:
         self._ctx.add_shutdown_callback(self.aclose)
         options = room_io.RoomOptions(
             participant_identity=self._caller.identity,
-            text_input=room_io.TextInputOptions(text_input_cb=self._text_input_cb()),
+            text_input=self._chat.text_input_options(),
             close_on_disconnect=True,
         )
         await self._session.start(
             self._agent, room=self._ctx.room, room_options=options, session_host=False, record=False
         )
-        if self._chat is not None:
-            await self._chat.start(self._ctx.room)
+        await self._chat.start(self._ctx.room)
         self._limits.start()
         player = ambience_player(config.ambience)
         if player is not None:
@@ -191,17 +195,7 @@ class Call:
         player = getattr(self, "_ambience", None)
         if player is not None:
             await player.aclose()
-        if self._chat is not None:
-            await self._chat.aclose()
-
-    def _text_input_cb(self) -> TextInputCallback:
-        # WIRING(E): agent/chat.py owns lk.chat; until it lands, typed text waits for non-interruptible speech.
-        chat_module = _optional_module("agent.chat")
-        if chat_module is not None:
-            self._chat = chat_module.ChatChannel(session=self._session, config=self._agent.config)
-            callback: TextInputCallback = self._chat.text_input_cb
-            return callback
-        return queue_text_input
+        await self._chat.aclose()
 
     def _on_session_close(self, event: CloseEvent) -> None:
         logger.info(
@@ -225,17 +219,6 @@ class Call:
     def _restage(self, *, source: str) -> None:
         config = resolve_call(_sources(self._ctx, participant=self._caller), settings=self._settings)
         self._agent.stage(config, source=source)
-
-
-async def queue_text_input(session: AgentSession[Any], event: room_io.TextInputEvent) -> None:
-    """Typed text is answered after a non-interruptible speech ends instead of being dropped; else it barges in."""
-    speech = session.current_speech
-    if speech is not None and not speech.allow_interruptions:
-        await speech.wait_for_playout()
-    else:
-        with contextlib.suppress(RuntimeError):
-            await session.interrupt()
-    session.generate_reply(user_input=event.text)
 
 
 class WelcomePrefetch:
@@ -301,19 +284,6 @@ def _sources(ctx: JobContext, *, participant: rtc.RemoteParticipant | None) -> C
         caller_metadata=participant.metadata,
         room_name=ctx.room.name or ctx.job.room.name,
     )
-
-
-def _tools_for(config: CallConfig) -> list[llm.Tool | llm.Toolset]:
-    # WIRING(E): agent/knowledge.py exposes tools_for(config); no tools until it lands.
-    knowledge = _optional_module("agent.knowledge")
-    if knowledge is None:
-        return []
-    tools: list[llm.Tool | llm.Toolset] = list(knowledge.tools_for(config))
-    return tools
-
-
-def _optional_module(name: str) -> Any:
-    return importlib.import_module(name) if importlib.util.find_spec(name) is not None else None
 
 
 def _secret(value: Any) -> str | None:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 from livekit.agents import vad
-from livekit.agents.voice.room_io import TextInputEvent
 
 from agent import pipeline
 from agent.config.call_config import CallConfig, Limits, Welcome
@@ -17,7 +16,6 @@ from agent.conversation import (
     SILENCE_GOODBYE_INSTRUCTIONS,
     TIME_UP_GOODBYE_INSTRUCTIONS,
 )
-from agent.worker import queue_text_input
 from tests.worker.fakes import ScriptedSTT, espeak_pcm, instructions_of, last_user_text
 from tests.worker.harness import in_process_call
 
@@ -98,18 +96,6 @@ async def test_speech_during_a_non_interruptible_welcome_is_kept_and_answered_af
         assert last_user_text(call.llm.requests[-1]) == "what time do you open"
         assert call.stt.heard_seconds, "the STT received the caller's audio"
         assert call.stt.heard_seconds[0] > 0.5, "a whole spoken sentence, segmented by Silero"
-
-
-async def test_typed_text_during_a_non_interruptible_welcome_is_answered_after_it() -> None:
-    config = config_with(welcome=Welcome(text="Welcome to Hotel Lumen. " * 4, interruptible=False))
-    async with in_process_call(config, playout_speed=1.0) as call:
-        await until(lambda: call.audio_out.frames > 0)
-        await queue_text_input(call.session, TextInputEvent(text="Is breakfast included?"))
-        await until(lambda: call.llm.requests)
-        assert not call.audio_out.segments[0].interrupted
-        assert last_user_text(call.llm.requests[-1]) == "Is breakfast included?"
-        await until(lambda: call.tts.texts[-1] == "answer to: Is breakfast included?")
-        assert "".join(call.tts.texts[:-1]).count("Welcome to Hotel Lumen.") == 4
 
 
 async def test_the_maximum_duration_ends_the_call_with_a_spoken_goodbye() -> None:

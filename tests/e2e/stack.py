@@ -1,0 +1,230 @@
+"""The end-to-end stack: sandbox server (``python -m sandbox``), fake providers, the worker (``python -m agent start``)
+and a caller played with ``rtc.Room``, dispatched through ``livekit-api`` exactly as a web-call platform does.
+
+Everything listens on 127.0.0.1. The fake providers run in the test's event loop so a test can read what they were
+asked (``.requests``); the server and the worker are child processes, the worker with its default process executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from livekit import api, rtc
+
+from sandbox.providers import FakeDeepgram, FakeOpenAI
+from sandbox.server.process import ServerProcess
+
+AGENT_NAME = "webcall-agent"
+WORKER_READY_WITHIN_S = 60.0
+
+
+@dataclass
+class WorkerProcess:
+    """``python -m agent start`` in a child process; its log lines are kept for diagnosis."""
+
+    process: asyncio.subprocess.Process
+    lines: list[str] = field(default_factory=list)
+    _reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, env: dict[str, str]) -> WorkerProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "agent",
+            "start",
+            "--health-port",
+            "0",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        worker = cls(process=process)
+        worker._reader = asyncio.create_task(worker._read())
+        await worker.wait_for_log("registered worker", within_s=WORKER_READY_WITHIN_S)
+        return worker
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            self.lines.append(line.decode(errors="replace").rstrip())
+
+    def messages(self) -> list[str]:
+        found = []
+        for line in self.lines:
+            try:
+                found.append(str(json.loads(line).get("message", "")))
+            except (json.JSONDecodeError, AttributeError):
+                found.append(line)
+        return found
+
+    async def wait_for_log(self, message: str, *, within_s: float, after: int = 0) -> None:
+        async with asyncio.timeout(within_s):
+            while not any(message in m for m in self.messages()[after:]):
+                if self.process.returncode is not None:
+                    raise RuntimeError("worker exited:\n" + "\n".join(self.lines[-40:]))
+                await asyncio.sleep(0.05)
+
+    async def aclose(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 15)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+def worker_env(server: ServerProcess, openai: FakeOpenAI, deepgram: FakeDeepgram, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "OPENAI_", "DEEPGRAM_", "WEBCALL_"))}
+    return {
+        **keep,
+        "LIVEKIT_URL": server.url,
+        "LIVEKIT_API_KEY": server.api_key,
+        "LIVEKIT_API_SECRET": server.api_secret,
+        "LIVEKIT_AGENT_NAME": AGENT_NAME,
+        "OPENAI_API_KEY": "sandbox",
+        "OPENAI_BASE_URL": openai.base_url,
+        "DEEPGRAM_API_KEY": "sandbox",
+        "DEEPGRAM_BASE_URL": deepgram.base_url,
+        "HF_HUB_OFFLINE": "1",
+        **extra,
+    }
+
+
+@dataclass
+class Caller:
+    """A browser in the room: hears the agent's audio, sends speech and ``lk.chat``, reads ``lk.transcription``."""
+
+    room: rtc.Room
+    identity: str
+    heard: list[tuple[float, float]] = field(default_factory=list)  # (time.monotonic, rms) per received frame
+    transcriptions: list[str] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _source: rtc.AudioSource | None = None
+
+    @classmethod
+    async def join(
+        cls,
+        server: ServerProcess,
+        *,
+        room: str,
+        identity: str = "caller",
+        attributes: dict[str, str] | None = None,
+        metadata: str = "",
+    ) -> Caller:
+        token = (
+            api.AccessToken(server.api_key, server.api_secret)
+            .with_identity(identity)
+            .with_name("Caller")
+            .with_metadata(metadata)
+            .with_attributes(attributes or {})
+            .with_grants(api.VideoGrants(room_join=True, room=room))
+            .to_jwt()
+        )
+        caller = cls(room=rtc.Room(), identity=identity)
+        caller.room.on("track_subscribed", caller._on_track)
+        caller.room.register_text_stream_handler("lk.transcription", caller._on_transcription)
+        await caller.room.connect(server.url, token)
+        return caller
+
+    def _on_track(
+        self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO and publication.name != "background_audio":
+            self._spawn(self._listen(rtc.AudioStream(track, sample_rate=24000, num_channels=1)))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _listen(self, stream: rtc.AudioStream) -> None:
+        async for event in stream:
+            samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float32)
+            self.heard.append((time.monotonic(), float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0))
+
+    def _on_transcription(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
+        async def read() -> None:
+            self.transcriptions.append(await reader.read_all())
+
+        self._spawn(read())
+
+    def loud_since(self, since: float, *, threshold: float = 300.0) -> float:
+        """Seconds of non-silent agent audio heard since `since` (20 ms frames... or whatever size arrived)."""
+        frames = [rms for t, rms in self.heard if t >= since and rms > threshold]
+        return len(frames) * 0.01
+
+    def first_loud_at(self, since: float, *, threshold: float = 300.0) -> float | None:
+        return next((t for t, rms in self.heard if t >= since and rms > threshold), None)
+
+    async def speak(self, pcm: bytes, *, sample_rate: int = 16000) -> None:
+        """Publish a microphone track (once) and play `pcm` into it in real time, followed by silence."""
+        if self._source is None:
+            self._source = rtc.AudioSource(sample_rate, 1)
+            track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
+            await self.room.local_participant.publish_track(
+                track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            )
+        step = sample_rate // 50
+        padded = pcm + b"\0" * (sample_rate * 2 * 2)  # 2 s of trailing silence ends the turn
+        for start in range(0, len(padded) // 2, step):
+            chunk = padded[start * 2 : (start + step) * 2].ljust(step * 2, b"\0")
+            await self._source.capture_frame(rtc.AudioFrame(chunk, sample_rate, 1, step))
+
+    async def type(self, text: str) -> None:
+        await self.room.local_participant.send_text(text, topic="lk.chat")
+
+    async def leave(self) -> None:
+        await self.room.disconnect()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def until(predicate: Callable[[], object], *, within_s: float, what: str) -> None:
+    try:
+        async with asyncio.timeout(within_s):
+            # Polled: SDK callbacks write this state and signal no event a test could await.
+            while not predicate():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for: {what}") from None
+
+
+def room_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def dispatch(lk: api.LiveKitAPI, *, room: str, metadata: str = "") -> api.AgentDispatch:
+    return await lk.agent_dispatch.create_dispatch(
+        api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room, metadata=metadata)
+    )
+
+
+async def agent_identities(lk: api.LiveKitAPI, room: str) -> list[str]:
+    try:
+        listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+    except api.TwirpError:
+        return []
+    return [p.identity for p in listed.participants if p.identity.startswith(AGENT_NAME)]
+
+
+@contextlib.asynccontextmanager
+async def providers() -> AsyncIterator[tuple[FakeOpenAI, FakeDeepgram]]:
+    async with FakeOpenAI() as openai, FakeDeepgram() as deepgram:
+        yield openai, deepgram
