@@ -41,6 +41,7 @@ class FakeProviderServer:
         self.controls = Controls()
         self.requests: list[RecordedRequest] = []
         self._closing = asyncio.Event()
+        self._arrived = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -104,6 +105,13 @@ class FakeProviderServer:
         """The recorded requests whose path starts with ``path``."""
         return [record for record in self.requests if record.path.startswith(path)]
 
+    async def wait_for(self, path: str, *, count: int = 1) -> list[RecordedRequest]:
+        """Wait until ``count`` requests to ``path`` have arrived (bound it with ``asyncio.timeout``)."""
+        while len(matching := self.requests_to(path)) < count:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return matching
+
     def reset(self) -> None:
         """Forget recorded requests, latency settings and queued faults."""
         self.requests.clear()
@@ -145,6 +153,7 @@ class FakeProviderServer:
             auth_scheme=scheme,
         )
         self.requests.append(record)
+        self._arrived.set()
         request[RECORD_KEY] = record
         if request.content_type == "application/json" and request.can_read_body:
             try:

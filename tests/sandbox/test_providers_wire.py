@@ -177,3 +177,19 @@ def test_repeated_text_is_synthesized_once(provider_speech: tuple[speech.Synthes
     first = synthesizer.synthesize("Welcome to the sandbox.", speed=1.1, sample_rate=24000)
     assert synthesizer.synthesize("Welcome to the sandbox.", speed=1.1, sample_rate=24000) is first
     assert synthesizer.synthesize("Welcome to the sandbox.", speed=1.3, sample_rate=24000) is not first
+
+
+async def test_wait_for_returns_once_the_request_arrived(fake_openai: FakeOpenAI, http: aiohttp.ClientSession) -> None:
+    async def call() -> None:
+        await asyncio.sleep(0.1)
+        async with http.get(fake_openai.base_url + "/models", headers=BEARER) as response:
+            await response.read()
+
+    task = asyncio.create_task(call())
+    async with asyncio.timeout(10):
+        [request] = await fake_openai.wait_for("/v1/models")
+    await task
+    assert request.status == 200
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await fake_openai.wait_for("/v1/models", count=2)
