@@ -183,7 +183,7 @@ class RoomManager:
 
     def subscribe(self, room: Room, subscriber: Participant, track_sid: str) -> None:
         found = room.track(track_sid)
-        if found is None or subscriber.session is None:
+        if found is None or subscriber.session is None or not subscriber.permission.can_subscribe:
             return
         publisher, track = found
         if publisher.identity == subscriber.identity or subscriber.identity in track.subscribers:

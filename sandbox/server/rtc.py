@@ -323,6 +323,15 @@ class ParticipantSession:
     # --- publishing -------------------------------------------------------------------------------------------
 
     def _on_add_track(self, req: rtc_pb.AddTrackRequest) -> None:
+        if not self.participant.permission.can_publish:
+            self.send(
+                rtc_pb.SignalResponse(
+                    request_response=rtc_pb.RequestResponse(
+                        reason=rtc_pb.RequestResponse.Reason.NOT_ALLOWED, add_track=req
+                    )
+                )
+            )
+            return
         info = models.TrackInfo(
             sid=new_sid("TR"),
             type=req.type,
@@ -468,6 +477,8 @@ class ParticipantSession:
             packet = models.DataPacket.FromString(data)
         except Exception:
             logger.warning("undecodable data packet dropped")
+            return
+        if not self.participant.permission.can_publish_data:
             return
         # The channel, not the deprecated ``kind`` field, says how the sender wanted it delivered.
         packet.kind = models.DataPacket.Kind.LOSSY if lossy else models.DataPacket.Kind.RELIABLE

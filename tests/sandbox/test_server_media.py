@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from livekit import rtc
+from livekit import api, rtc
 
 from sandbox.server import SandboxServer, running
 
@@ -164,3 +165,30 @@ async def test_a_connected_participant_becomes_active_for_the_others(sandbox_ser
         await eventually(
             lambda: bob.remote_participants["alice"].state == rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE
         )
+
+
+async def test_data_from_a_participant_without_publish_data_permission_is_dropped(
+    sandbox_server: SandboxServer,
+) -> None:
+    muted_token = (
+        api.AccessToken(sandbox_server.api_key, sandbox_server.api_secret)
+        .with_identity("lurker")
+        .with_grants(api.VideoGrants(room_join=True, room="perm", can_publish_data=False))
+        .to_jwt()
+    )
+    lurker = rtc.Room()
+    await lurker.connect(sandbox_server.url, muted_token)
+    try:
+        async with joined(sandbox_server, room="perm", identities=["alice", "bob"]) as (alice, bob):
+            got: list[str] = []
+            bob.on(
+                "data_received", lambda packet: got.append(packet.participant.identity if packet.participant else "")
+            )
+            with contextlib.suppress(Exception):  # the SDK may refuse locally; either way nothing may arrive
+                await lurker.local_participant.publish_data(b"sneaky")
+            await alice.local_participant.publish_data(b"allowed")
+            await eventually(lambda: "alice" in got)
+            await asyncio.sleep(0.2)
+            assert got == ["alice"]
+    finally:
+        await lurker.disconnect()
