@@ -64,7 +64,7 @@ async def _ttfb(http: aiohttp.ClientSession, url: str, *, body: dict[str, object
     return elapsed
 
 
-async def _openai_stt(http: aiohttp.ClientSession, url: str, wav: bytes) -> float:
+async def _openai_stt(http: aiohttp.ClientSession, url: str, *, wav: bytes) -> float:
     form = aiohttp.FormData()
     form.add_field("file", wav, filename="utterance.wav", content_type="audio/wav")
     form.add_field("model", "whisper-1")
@@ -75,7 +75,7 @@ async def _openai_stt(http: aiohttp.ClientSession, url: str, wav: bytes) -> floa
     return time.perf_counter() - start
 
 
-async def _deepgram_listen(http: aiohttp.ClientSession, url: str, pcm: bytes) -> float:
+async def _deepgram_listen(http: aiohttp.ClientSession, url: str, *, pcm: bytes) -> float:
     query = "?encoding=linear16&sample_rate=16000&interim_results=false&endpointing=300&vad_events=false"
     async with http.ws_connect(url + query, headers=AUTH_DEEPGRAM) as ws:
         await ws.send_bytes(pcm + np.zeros(int(RATE * 0.4), dtype=np.int16).tobytes())
@@ -89,7 +89,7 @@ async def _deepgram_listen(http: aiohttp.ClientSession, url: str, pcm: bytes) ->
     return elapsed
 
 
-async def _measure(label: str, runs: int, probe: Callable[[], Awaitable[float]]) -> None:
+async def _measure(label: str, probe: Callable[[], Awaitable[float]], *, runs: int) -> None:
     await probe()  # warm-up: connection pool, first inference
     samples = [await probe() for _ in range(runs)]
     print(f"{label:<24} median {statistics.median(samples):.3f} s  max {max(samples):.3f} s")
@@ -104,22 +104,19 @@ async def run(runs: int) -> None:
     tts_body: dict[str, object] = {"model": "tts-1", "voice": "alloy", "input": SENTENCE}
     async with FakeOpenAI() as openai, FakeDeepgram() as deepgram, aiohttp.ClientSession() as http:
         speech_url = openai.base_url + "/audio/speech"
-        await _measure(
-            "openai tts pcm ttfb",
-            runs,
-            lambda: _ttfb(http, speech_url, body={**tts_body, "response_format": "pcm"}, headers=AUTH_OPENAI),
-        )
+        pcm_body = {**tts_body, "response_format": "pcm"}
         sse_body = {**tts_body, "model": "gpt-4o-mini-tts", "response_format": "mp3", "stream_format": "sse"}
-        await _measure(
-            "openai tts mp3/sse ttfb", runs, lambda: _ttfb(http, speech_url, body=sse_body, headers=AUTH_OPENAI)
-        )
         speak_url = deepgram.speak_url + "?model=aura-2-thalia-en&encoding=linear16&container=none&sample_rate=24000"
-        await _measure(
-            "deepgram speak ttfb", runs, lambda: _ttfb(http, speak_url, body={"text": SENTENCE}, headers=AUTH_DEEPGRAM)
-        )
         transcriptions = openai.base_url + "/audio/transcriptions"
-        await _measure("openai stt 2.0 s", runs, lambda: _openai_stt(http, transcriptions, wav))
-        await _measure("deepgram listen 2.0 s", runs, lambda: _deepgram_listen(http, deepgram.listen_url, pcm))
+        probes: list[tuple[str, Callable[[], Awaitable[float]]]] = [
+            ("openai tts pcm ttfb", lambda: _ttfb(http, speech_url, body=pcm_body, headers=AUTH_OPENAI)),
+            ("openai tts mp3/sse ttfb", lambda: _ttfb(http, speech_url, body=sse_body, headers=AUTH_OPENAI)),
+            ("deepgram speak ttfb", lambda: _ttfb(http, speak_url, body={"text": SENTENCE}, headers=AUTH_DEEPGRAM)),
+            ("openai stt 2.0 s", lambda: _openai_stt(http, transcriptions, wav=wav)),
+            ("deepgram listen 2.0 s", lambda: _deepgram_listen(http, deepgram.listen_url, pcm=pcm)),
+        ]
+        for label, probe in probes:
+            await _measure(label, probe, runs=runs)
 
 
 def main(argv: list[str] | None = None) -> int:

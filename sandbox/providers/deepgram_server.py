@@ -188,7 +188,7 @@ class FakeDeepgram(FakeProviderServer):
                         break
                     session.push_audio(message.data)
                 elif message.type == WSMsgType.TEXT and await self._listen_control(
-                    ws, session, record, results, message.data
+                    message.data, ws=ws, session=session, record=record, results=results
                 ):
                     break
         finally:
@@ -199,11 +199,12 @@ class FakeDeepgram(FakeProviderServer):
 
     async def _listen_control(
         self,
+        data: str,
+        *,
         ws: web.WebSocketResponse,
         session: ListenSession,
         record: RecordedRequest,
         results: asyncio.Task[None],
-        data: str,
     ) -> bool:
         """Handle one control message; True when the stream is over."""
         try:
@@ -236,7 +237,7 @@ class FakeDeepgram(FakeProviderServer):
             return _error(400, problem)
         record.voice, record.speed = params.model, params.speed
         if _is_websocket(request):
-            return await self._speak_ws(request, record, params)
+            return await self._speak_ws(request, record=record, params=params)
         if request.method != "POST":
             return _error(405, "method not allowed")
         body = record.json
@@ -266,12 +267,12 @@ class FakeDeepgram(FakeProviderServer):
         return response
 
     async def _speak_ws(
-        self, request: web.Request, record: RecordedRequest, params: _SpeakParams
+        self, request: web.Request, *, record: RecordedRequest, params: _SpeakParams
     ) -> web.StreamResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         record.status = 101
-        speaker = _Speaker(self, ws, record, params, fault=request.get(FAULT_KEY))
+        speaker = _Speaker(self, ws=ws, record=record, params=params, fault=request.get(FAULT_KEY))
         await ws.send_json(
             {
                 "type": "Metadata",
@@ -304,10 +305,10 @@ class _Speaker:
     def __init__(
         self,
         server: FakeDeepgram,
+        *,
         ws: web.WebSocketResponse,
         record: RecordedRequest,
         params: _SpeakParams,
-        *,
         fault: Fault | None,
     ) -> None:
         self._server = server

@@ -100,7 +100,7 @@ class FakeOpenAI(FakeProviderServer):
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         usage = _usage(body, reply)
         if not body.get("stream"):
-            return web.json_response(_completion(completion_id, model, reply, usage))
+            return web.json_response(_completion(reply, completion_id=completion_id, model=model, usage=usage))
         options = body.get("stream_options")
         include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
         chunks = _chat_chunks(reply)
@@ -219,7 +219,7 @@ class FakeOpenAI(FakeProviderServer):
         return web.json_response({"text": result.text, "usage": usage})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _SpeechRequest:
     text: str
     voice: str
@@ -242,7 +242,8 @@ class _SpeechRequest:
             return "unsupported response_format"
         if not isinstance(speed, int | float) or not 0.25 <= float(speed) <= 4.0:
             return "speed must be between 0.25 and 4.0"
-        return cls(text, voice, fmt, float(speed), body.get("stream_format") == "sse")
+        sse = body.get("stream_format") == "sse"
+        return cls(text=text, voice=voice, response_format=fmt, speed=float(speed), sse=sse)
 
 
 def _synthesize(sentence: str, speed: float) -> bytes:
@@ -282,7 +283,7 @@ def _chat_chunks(reply: Reply) -> list[tuple[dict[str, Any], str | None]]:
     return chunks
 
 
-def _completion(completion_id: str, model: str, reply: Reply, usage: dict[str, int]) -> dict[str, object]:
+def _completion(reply: Reply, *, completion_id: str, model: str, usage: dict[str, int]) -> dict[str, object]:
     message: dict[str, object] = {"role": "assistant", "content": reply.text or None, "refusal": None}
     if reply.tool_calls:
         message["tool_calls"] = [
