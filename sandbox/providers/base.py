@@ -2,7 +2,8 @@
 
 A fake binds only to a loopback address. A middleware records each request before its handler runs, applies
 ``first_byte_delay``, and consumes a queued fault: ``status`` and ``hang`` are handled here for every endpoint,
-``drop`` is handed to the handler (it needs to know what a chunk is) through ``request.get(FAULT_KEY)``.
+``drop`` is handed to the handler (it needs to know what a chunk is) through ``request.get(FAULT_KEY)``, and a
+handler that answers without streaming gets its connection cut here instead.
 """
 
 from __future__ import annotations
@@ -178,6 +179,10 @@ class FakeProviderServer:
             record.status = 401
             return self.error_response(401, "missing credentials")
         response = await handler(request)
+        if fault is not None and fault.kind == "drop" and not response.prepared:
+            # an answer that is not streamed has no chunks to cut between: the connection closes unanswered
+            drop_connection(request)
+            raise web.HTTPServiceUnavailable
         if record.status == 0:
             record.status = response.status
         return response

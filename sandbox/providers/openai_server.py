@@ -196,10 +196,6 @@ class FakeOpenAI(FakeProviderServer):
                 record.form[part.name] = await part.text()
         if not record.audio:
             return _error(400, "file is required")
-        fault: Fault | None = request.get(FAULT_KEY)
-        if fault is not None and fault.kind == "drop":
-            drop_connection(request)
-            return web.Response(status=499)
         try:
             pcm = await asyncio.to_thread(decode_audio, bytes(record.audio), sample_rate=speech.WHISPER_SAMPLE_RATE)
         except speech.SpeechEngineError:

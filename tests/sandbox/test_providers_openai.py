@@ -213,3 +213,14 @@ async def test_stt_of_silence_is_empty(fake_openai: FakeOpenAI) -> None:
     stt = openai.STT(base_url=fake_openai.base_url, api_key="sandbox")
     event = await stt.recognize([frame], conn_options=NO_RETRY)
     assert speech.words_of(event.alternatives[0].text) == ()
+
+
+async def test_stt_sees_a_dropped_connection_as_a_connection_error(fake_openai: FakeOpenAI) -> None:
+    fake_openai.drop_next(path="/v1/audio/transcriptions")
+    pcm = speech.espeak_utterance("Hello.", sample_rate=16000)
+    frame = rtc.AudioFrame(data=pcm, sample_rate=16000, num_channels=1, samples_per_channel=len(pcm) // 2)
+    stt = openai.STT(base_url=fake_openai.base_url, api_key="sandbox")
+    with pytest.raises(APIConnectionError):
+        await stt.recognize([frame], conn_options=NO_RETRY)
+    [request] = fake_openai.requests_to("/v1/audio/transcriptions")
+    assert request.fault == "drop"
