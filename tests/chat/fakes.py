@@ -118,11 +118,12 @@ class _ScriptedStream(llm.LLMStream):
 
 
 class ToneTTS(tts.TTS[Any]):
-    """Synthesizes a 220 Hz tone, `ms_per_char` long per character; `failing=True` answers every request with 500."""
+    """A 220 Hz tone, `ms_per_char` per character, after `first_byte_s`; `failing=True` answers every request with 500."""
 
-    def __init__(self, *, ms_per_char: float = 20.0, failing: bool = False) -> None:
+    def __init__(self, *, ms_per_char: float = 20.0, failing: bool = False, first_byte_s: float = 0.0) -> None:
         super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=16000, num_channels=1)
         self.ms_per_char = ms_per_char
+        self.first_byte_s = first_byte_s
         self.failing = failing
         self.texts: list[str] = []
 
@@ -139,6 +140,7 @@ class _ToneStream(tts.ChunkedStream):
         self._tone = tts
 
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
+        await asyncio.sleep(self._tone.first_byte_s)
         if self._tone.failing:
             raise APIStatusError("tts unavailable", status_code=500, retryable=False)
         output_emitter.initialize(
