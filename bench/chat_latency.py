@@ -53,7 +53,8 @@ async def measure(mode: Literal["voice", "auto"], *, turns: int, ttft: float, tt
             before = len(call.reader.streams)
             await call.caller.local_participant.send_text(f"question {turn}", topic="lk.chat")
             async with asyncio.timeout(30):
-                while not any(s.done and s.text == REPLY for s in call.reader.streams[before:]):
+                # polled: the reader's streams are filled by SDK callbacks
+                while not any(s.done and s.text == REPLY for s in call.reader.streams[before:]):  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
             await call.chat.wait_idle()
             stream = next(s for s in call.reader.streams[before:] if s.text == REPLY)

@@ -118,7 +118,7 @@ class _ScriptedStream(llm.LLMStream):
 
 
 class ToneTTS(tts.TTS[Any]):
-    """A 220 Hz tone, `ms_per_char` per character, after `first_byte_s`; `failing=True` answers every request with 500."""
+    """A 220 Hz tone, `ms_per_char` per character, after `first_byte_s`; `failing=True` answers each with 500."""
 
     def __init__(self, *, ms_per_char: float = 20.0, failing: bool = False, first_byte_s: float = 0.0) -> None:
         super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=16000, num_channels=1)
