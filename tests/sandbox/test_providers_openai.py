@@ -7,7 +7,16 @@ import json
 import numpy as np
 import pytest
 from livekit import rtc
-from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError, function_tool, llm
+from livekit.agents import (
+    Agent,
+    AgentSession,
+    APIConnectionError,
+    APIConnectOptions,
+    APIStatusError,
+    RunResult,
+    function_tool,
+    llm,
+)
 from livekit.plugins import openai
 
 from sandbox.providers import FakeOpenAI, Reply, ToolCall, speech
@@ -224,3 +233,34 @@ async def test_stt_sees_a_dropped_connection_as_a_connection_error(fake_openai: 
         await stt.recognize([frame], conn_options=NO_RETRY)
     [request] = fake_openai.requests_to("/v1/audio/transcriptions")
     assert request.fault == "drop"
+
+
+class _OrderDesk(Agent):
+    def __init__(self) -> None:
+        super().__init__(instructions="Answer order questions briefly.")
+
+    @function_tool
+    async def lookup(self, order: int) -> str:
+        """Look up an order.
+
+        Args:
+            order: the order number
+        """
+        return f"order {order} ships tomorrow"
+
+
+async def test_agent_session_runs_a_tool_turn_through_the_fake(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(Reply(tool_calls=(ToolCall(name="lookup", arguments={"order": 7}),)), "It ships tomorrow.")
+    model = _llm(fake_openai, model="gpt-4o-mini", temperature=0.2)
+    async with AgentSession(llm=model) as session:
+        await session.start(_OrderDesk())
+        result: RunResult[None] = await session.run(user_input="where is order 7")
+    result.expect.next_event().is_function_call(name="lookup", arguments={"order": 7})
+    result.expect.next_event().is_function_call_output(output="order 7 ships tomorrow")
+    result.expect.next_event().is_message(role="assistant")
+    chats = [r.json for r in fake_openai.requests_to("/v1/chat/completions")]
+    assert all(isinstance(body, dict) and body["temperature"] == 0.2 for body in chats)
+    second = chats[1]
+    assert isinstance(second, dict)
+    assert second["messages"][0]["content"] == "Answer order questions briefly."
+    assert second["messages"][-1]["role"] == "tool"
