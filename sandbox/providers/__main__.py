@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--openai-port", type=int, default=DEFAULT_OPENAI_PORT)
     parser.add_argument("--deepgram-port", type=int, default=DEFAULT_DEEPGRAM_PORT)
-    parser.add_argument("--tts-first-byte", type=float, default=0.0, help="extra seconds before each first byte")
+    parser.add_argument(
+        "--tts-first-byte", type=float, default=0.0, help="extra seconds before the first byte of TTS answers"
+    )
     parser.add_argument("--no-preload", action="store_true", help="load speech models on first use instead")
     return parser
 
@@ -51,8 +53,8 @@ async def serve(args: argparse.Namespace) -> None:
         FakeOpenAI(host=args.host, port=args.openai_port) as openai,
         FakeDeepgram(host=args.host, port=args.deepgram_port) as deepgram,
     ):
-        for server in (openai, deepgram):
-            server.set_latency(first_byte=args.tts_first_byte)
+        openai.set_latency(first_byte=args.tts_first_byte, path="/v1/audio/speech")
+        deepgram.set_latency(first_byte=args.tts_first_byte, path="/v1/speak")
         for name, value in environment(openai, deepgram).items():
             print(f"export {name}={value}")
         print(f"# deepgram STT base_url={deepgram.listen_url} TTS base_url={deepgram.speak_url}", flush=True)

@@ -1,7 +1,7 @@
 """The aiohttp server every fake provider runs on: loopback binding, request recording, latency and faults.
 
 A fake binds only to a loopback address. A middleware records each request before its handler runs, applies
-``first_byte_delay``, and consumes a queued fault: ``status`` and ``hang`` are handled here for every endpoint,
+the path's first-byte latency, and consumes a queued fault: ``status`` and ``hang`` are handled here for every endpoint,
 ``drop`` is handed to the handler (it needs to know what a chunk is) through ``request.get(FAULT_KEY)``, and a
 handler that answers without streaming gets its connection cut here instead.
 """
@@ -18,7 +18,7 @@ from typing import ClassVar, Self
 
 from aiohttp import web
 
-from sandbox.providers.controls import Controls, Fault, RecordedRequest, redact_headers
+from sandbox.providers.controls import Controls, Fault, Latency, RecordedRequest, redact_headers
 
 logger = logging.getLogger("sandbox.providers")
 
@@ -26,6 +26,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 RECORD_KEY = web.RequestKey("record", RecordedRequest)
 FAULT_KEY = web.RequestKey("fault", Fault)
+LATENCY_KEY = web.RequestKey("latency", Latency)
 
 
 class FakeProviderServer:
@@ -85,10 +86,16 @@ class FakeProviderServer:
         return f"http://{self.host}:{self.port}"
 
     # --- controls --------------------------------------------------------------------------------------------
-    def set_latency(self, *, first_byte: float = 0.0, chunk_interval: float = 0.0) -> None:
-        """Delay before the first byte of every answer, and between streamed chunks (seconds)."""
-        self.controls.first_byte_delay = first_byte
-        self.controls.chunk_interval = chunk_interval
+    def set_latency(self, *, first_byte: float = 0.0, chunk_interval: float = 0.0, path: str | None = None) -> None:
+        """Delay before the first byte of an answer, and between streamed chunks (seconds).
+
+        With ``path``, only for requests whose path starts with it (e.g. ``/v1/audio/speech``); otherwise for all.
+        """
+        latency = Latency(first_byte=first_byte, chunk_interval=chunk_interval)
+        if path is None:
+            self.controls.latency = latency
+        else:
+            self.controls.path_latency[path] = latency
 
     def fail_next(self, status: int = 500, *, times: int = 1, path: str | None = None) -> None:
         """Answer the next ``times`` matching requests with HTTP ``status`` (500, 429, ...)."""
@@ -119,9 +126,12 @@ class FakeProviderServer:
         self.controls.reset()
 
     # --- helpers for handlers --------------------------------------------------------------------------------
-    async def pace(self) -> None:
-        if self.controls.chunk_interval > 0:
-            await asyncio.sleep(self.controls.chunk_interval)
+    @staticmethod
+    async def pace(request: web.Request) -> None:
+        """Wait the chunk interval that applies to ``request``."""
+        interval = request[LATENCY_KEY].chunk_interval
+        if interval > 0:
+            await asyncio.sleep(interval)
 
     async def hang(self) -> None:
         try:
@@ -162,8 +172,10 @@ class FakeProviderServer:
             except (ValueError, UnicodeDecodeError):
                 record.status = 400
                 return self.error_response(400, "body is not valid JSON")
-        if self.controls.first_byte_delay > 0:
-            await asyncio.sleep(self.controls.first_byte_delay)
+        latency = self.controls.latency_for(request.path)
+        request[LATENCY_KEY] = latency
+        if latency.first_byte > 0:
+            await asyncio.sleep(latency.first_byte)
         fault = self.controls.take_fault(request.path)
         if fault is not None:
             request[FAULT_KEY] = fault

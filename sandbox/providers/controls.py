@@ -88,20 +88,33 @@ class Fault:
     after_chunks: int = 1
 
 
+@dataclass(frozen=True)
+class Latency:
+    """Added latency: ``first_byte`` seconds before answering (on top of real synthesis/inference time) and
+    ``chunk_interval`` seconds between streamed chunks (LLM tokens, audio chunks, websocket results)."""
+
+    first_byte: float = 0.0
+    chunk_interval: float = 0.0
+
+
 @dataclass
 class Controls:
     """Latency and fault settings of one fake server; change them at any time, they apply to the next request.
 
     Attributes:
-        first_byte_delay: seconds to wait before answering anything (added to real synthesis/inference time).
-        chunk_interval: seconds between streamed chunks (LLM tokens, audio chunks, websocket results).
+        latency: the latency of every path without its own entry in ``path_latency``.
+        path_latency: latency per path prefix (the longest matching prefix wins).
         hang_limit: longest a hanging request is held open.
     """
 
-    first_byte_delay: float = 0.0
-    chunk_interval: float = 0.0
+    latency: Latency = field(default_factory=Latency)
+    path_latency: dict[str, Latency] = field(default_factory=dict)
     hang_limit: float = 120.0
     faults: list[Fault] = field(default_factory=list)
+
+    def latency_for(self, path: str) -> Latency:
+        prefixes = [prefix for prefix in self.path_latency if path.startswith(prefix)]
+        return self.path_latency[max(prefixes, key=len)] if prefixes else self.latency
 
     def take_fault(self, path: str) -> Fault | None:
         """Consume and return the first queued fault that matches ``path``."""
@@ -114,6 +127,6 @@ class Controls:
         return None
 
     def reset(self) -> None:
-        self.first_byte_delay = 0.0
-        self.chunk_interval = 0.0
+        self.latency = Latency()
+        self.path_latency.clear()
         self.faults.clear()

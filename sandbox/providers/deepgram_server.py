@@ -164,7 +164,7 @@ class FakeDeepgram(FakeProviderServer):
             if ws.closed:
                 return
             if message.get("type") == "Results":
-                await self.pace()
+                await self.pace(request)
                 if message.get("is_final"):
                     alternatives = message["channel"]["alternatives"]  # type: ignore[index]
                     record.text = " ".join(filter(None, (record.text, alternatives[0]["transcript"])))
@@ -260,7 +260,7 @@ class FakeDeepgram(FakeProviderServer):
                     drop_connection(request)
                     return response
                 if sent:
-                    await self.pace()
+                    await self.pace(request)
                 await response.write(piece)
                 sent += 1
         await response.write_eof()
@@ -272,7 +272,7 @@ class FakeDeepgram(FakeProviderServer):
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         record.status = 101
-        speaker = _Speaker(self, ws=ws, record=record, params=params, fault=request.get(FAULT_KEY))
+        speaker = _Speaker(ws=ws, record=record, params=params, request=request)
         await ws.send_json(
             {
                 "type": "Metadata",
@@ -304,18 +304,17 @@ class _Speaker:
 
     def __init__(
         self,
-        server: FakeDeepgram,
         *,
         ws: web.WebSocketResponse,
         record: RecordedRequest,
         params: _SpeakParams,
-        fault: Fault | None,
+        request: web.Request,
     ) -> None:
-        self._server = server
         self._ws = ws
         self._record = record
         self._params = params
-        self._fault = fault
+        self._request = request
+        self._fault = request.get(FAULT_KEY)
         self._buffer: list[str] = []
         self._flushes: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
         self._sequence = 0
@@ -367,7 +366,7 @@ class _Speaker:
                         await self._ws.close(code=1011, message=b"injected drop")
                         return
                     if self._sent:
-                        await self._server.pace()
+                        await FakeDeepgram.pace(self._request)
                     await self._ws.send_bytes(piece)
                     self._sent += 1
             if generation == self._generation and not self._ws.closed:

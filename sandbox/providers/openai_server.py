@@ -114,7 +114,7 @@ class FakeOpenAI(FakeProviderServer):
                 drop_connection(request)
                 return response
             if index:
-                await self.pace()
+                await self.pace(request)
             payload = {
                 "id": completion_id,
                 "object": "chat.completion.chunk",
@@ -166,7 +166,7 @@ class FakeOpenAI(FakeProviderServer):
                     drop_connection(request)
                     return response
                 if sent:
-                    await self.pace()
+                    await self.pace(request)
                 await response.write(_speech_event(piece) if sse else piece)
                 sent += 1
         if not response.prepared:

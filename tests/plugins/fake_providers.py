@@ -6,7 +6,7 @@
 - ``espeak``: a function ``espeak(text, sample_rate=16000) -> bytes`` of 16-bit mono PCM speech.
 
 Each server lives for one test (servers are cheap; the models are not). Controls: ``set_latency(first_byte=,
-chunk_interval=)``, ``fail_next(status, times=, path=)``, ``hang_next()``, ``drop_next(after_chunks=)``,
+chunk_interval=, path=)``, ``fail_next(status, times=, path=)``, ``hang_next()``, ``drop_next(after_chunks=)``,
 ``script(Reply(...), ...)`` / ``replies.policy`` on the OpenAI fake; every request is in ``.requests``
 (``requests_to(path)``; ``await wait_for(path, count=)`` inside ``asyncio.timeout``).
 """

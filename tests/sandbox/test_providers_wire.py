@@ -12,7 +12,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from sandbox.providers import FakeDeepgram, FakeOpenAI, ToolCall, speech
+from sandbox.providers import FakeDeepgram, FakeOpenAI, Latency, ToolCall, speech
 from sandbox.providers.audio import SUPPORTED_FORMATS, StreamEncoder, decode_audio
 
 pytestmark = pytest.mark.slow
@@ -193,3 +193,16 @@ async def test_wait_for_returns_once_the_request_arrived(fake_openai: FakeOpenAI
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.2):
             await fake_openai.wait_for("/v1/models", count=2)
+
+
+def test_the_longest_matching_path_decides_the_latency() -> None:
+    server = FakeOpenAI()
+    server.set_latency(first_byte=0.05)
+    server.set_latency(first_byte=0.1, path="/v1/audio")
+    server.set_latency(first_byte=0.2, chunk_interval=0.01, path="/v1/audio/speech")
+    controls = server.controls
+    assert controls.latency_for("/v1/chat/completions").first_byte == 0.05
+    assert controls.latency_for("/v1/audio/transcriptions").first_byte == 0.1
+    assert controls.latency_for("/v1/audio/speech") == Latency(first_byte=0.2, chunk_interval=0.01)
+    server.reset()
+    assert controls.latency_for("/v1/audio/speech") == Latency()
