@@ -3,8 +3,10 @@
 Contract:
 - the server's ICE agent gathers exactly one host address, ``127.0.0.1``, and no STUN/TURN candidates;
 - every remote candidate that is not a loopback address is dropped, in SDP and in trickle, before aiortc sees it;
-- a peer-reflexive address can only appear when a check arrives on the server's ``127.0.0.1`` socket, and the kernel
-  delivers packets to 127.0.0.0/8 only from this host, so answers to it stay on this host too;
+- libwebrtc sends its checks from the host's own interface address (it skips loopback), so the server learns that
+  address as peer-reflexive and answers it: that address belongs to this host, and traffic to it never leaves it.
+  Checks from any address that is not this host's are ignored, so no other peer-reflexive address is ever learnt
+  (the kernel delivers packets to 127.0.0.0/8 only from this host anyway);
 - libwebrtc (inside the ``livekit`` SDK) ignores loopback adapters, so a host or namespace with nothing but ``lo``
   cannot connect at all: the server refuses to start there with a message naming ``python -m sandbox netns``.
 """
@@ -15,6 +17,7 @@ import ipaddress
 import json
 import os
 import re
+from typing import Any
 
 import aioice.ice
 import ifaddr
@@ -33,9 +36,46 @@ def _loopback_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return [LOOPBACK_HOST] if use_ipv4 else []
 
 
+_ORIGINAL_REQUEST_RECEIVED = aioice.ice.Connection.request_received
+_ORIGINAL_ADD_REMOTE_CANDIDATE = aioice.ice.Connection.add_remote_candidate
+_local_addresses: frozenset[str] = frozenset()
+
+
+def _local_only_request_received(
+    self: aioice.ice.Connection, message: Any, addr: tuple[str, int], protocol: Any
+) -> None:
+    if addr[0] in _local_addresses:
+        _ORIGINAL_REQUEST_RECEIVED(self, message, addr, protocol)
+
+
+async def _loopback_only_add_remote_candidate(
+    self: aioice.ice.Connection, remote_candidate: aioice.Candidate | None
+) -> None:
+    if remote_candidate is not None and not is_loopback_address(remote_candidate.host):
+        return
+    await _ORIGINAL_ADD_REMOTE_CANDIDATE(self, remote_candidate)
+
+
+def local_addresses() -> frozenset[str]:
+    """Every address of this host's interfaces (loopback included)."""
+    found = {"127.0.0.1", "::1"}
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            found.add(ip.ip if isinstance(ip.ip, str) else ip.ip[0])
+    return frozenset(found)
+
+
 def restrict_ice_to_loopback() -> None:
-    """Make aioice gather only ``127.0.0.1`` (it leaves loopback out by default). Process-wide and idempotent."""
+    """Confine aioice to this host. Process-wide and idempotent.
+
+    It gathers only ``127.0.0.1`` (aioice leaves loopback out by default), accepts only loopback remote candidates,
+    and answers connectivity checks only from this host's own addresses.
+    """
+    global _local_addresses
+    _local_addresses = local_addresses()
     aioice.ice.get_host_addresses = _loopback_host_addresses
+    aioice.ice.Connection.request_received = _local_only_request_received  # type: ignore[method-assign]
+    aioice.ice.Connection.add_remote_candidate = _loopback_only_add_remote_candidate  # type: ignore[method-assign]
 
 
 def is_loopback_address(host: str) -> bool:

@@ -7,7 +7,9 @@ import shutil
 import subprocess
 import sys
 
+import aioice
 import pytest
+from aioice import stun
 
 from sandbox.server import network
 from sandbox.server.media import new_peer_connection
@@ -130,3 +132,44 @@ async def test_netns_runs_two_clients_exchanging_audio_inside_a_private_namespac
     stdout, stderr = await asyncio.wait_for(process.communicate(), 90)
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert stdout.decode().strip().endswith("exchanged")
+
+
+class _RecordingProtocol(aioice.ice.StunProtocol):
+    """aioice's UDP protocol without a socket: records where the ICE agent would send."""
+
+    def __init__(self, receiver: aioice.Connection) -> None:
+        super().__init__(receiver)
+        self.sent: list[tuple[str, int]] = []
+
+    def send_stun(self, message: stun.Message, addr: tuple[str, int]) -> None:
+        self.sent.append(addr)
+
+
+def _binding_request() -> stun.Message:
+    return stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+
+
+async def test_the_ice_agent_answers_checks_only_from_this_hosts_addresses() -> None:
+    network.restrict_ice_to_loopback()
+    connection = aioice.Connection(ice_controlling=False)
+    protocol = _RecordingProtocol(connection)
+    try:
+        connection.request_received(_binding_request(), ("203.0.113.9", 4000), protocol)
+        assert protocol.sent == []
+        # From this host the check is processed (here: answered with an error, it carries no credentials).
+        connection.request_received(_binding_request(), ("127.0.0.1", 4000), protocol)
+        assert protocol.sent == [("127.0.0.1", 4000)]
+    finally:
+        await connection.close()
+
+
+async def test_the_ice_agent_drops_remote_candidates_that_are_not_loopback() -> None:
+    network.restrict_ice_to_loopback()
+    connection = aioice.Connection(ice_controlling=False)
+    try:
+        await connection.add_remote_candidate(aioice.Candidate.from_sdp(SRFLX.removeprefix("candidate:")))
+        await connection.add_remote_candidate(aioice.Candidate.from_sdp(HOST_CANDIDATE.removeprefix("candidate:")))
+        await connection.add_remote_candidate(aioice.Candidate.from_sdp(LOOPBACK_CANDIDATE.removeprefix("candidate:")))
+        assert [c.host for c in connection.remote_candidates] == ["127.0.0.1"]
+    finally:
+        await connection.close()
