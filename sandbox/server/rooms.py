@@ -176,10 +176,11 @@ class RoomManager:
         self.broadcast_participant(room, participant)
 
     def media_ready(self, room: Room, publisher: Participant, track: Track) -> None:
-        """RTP for a publication started flowing: auto-subscribe everyone who subscribes automatically."""
+        """RTP for a publication started flowing: subscribe automatic subscribers and those who already asked."""
         for other in self.visible(room, exclude=publisher.identity):
-            if other.session is not None and other.session.auto_subscribe:
+            if other.session is not None and (other.session.auto_subscribe or other.identity in track.wanted_by):
                 self.subscribe(room, other, track.info.sid)
+        track.wanted_by.clear()
 
     def subscribe(self, room: Room, subscriber: Participant, track_sid: str) -> None:
         found = room.track(track_sid)
@@ -189,7 +190,8 @@ class RoomManager:
         if publisher.identity == subscriber.identity or subscriber.identity in track.subscribers:
             return
         if track.media is None:
-            return  # subscribed once media arrives (media_ready)
+            track.wanted_by.add(subscriber.identity)  # subscribed once media arrives (media_ready)
+            return
         track.subscribers.add(subscriber.identity)
         subscriber.session.add_subscription(publisher, track)
 
@@ -198,6 +200,7 @@ class RoomManager:
         if found is None or subscriber.session is None:
             return
         _, track = found
+        track.wanted_by.discard(subscriber.identity)
         if subscriber.identity in track.subscribers:
             track.subscribers.discard(subscriber.identity)
             subscriber.session.remove_subscription(track_sid)

@@ -36,6 +36,7 @@ class Track:
     mid: str | None = None
     media: Any = None  # an aiortc MediaStreamTrack once RTP arrives
     subscribers: set[str] = field(default_factory=set)  # identities
+    wanted_by: set[str] = field(default_factory=set)  # identities that asked before media arrived
     frames_received: int = 0
     peak_level: float = 0.0
 

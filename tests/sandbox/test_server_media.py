@@ -192,3 +192,26 @@ async def test_data_from_a_participant_without_publish_data_permission_is_droppe
             assert got == ["alice"]
     finally:
         await lurker.disconnect()
+
+
+async def test_an_explicit_subscription_made_before_media_flows_is_honoured(sandbox_server: SandboxServer) -> None:
+    # livekit-agents connects with AUDIO_ONLY: the SDK subscribes as soon as it learns of the publication,
+    # which is before the publisher's media reaches the server.
+    listener = Listener()
+    agent = await join(sandbox_server, room="late", identity="agent", auto_subscribe=False)
+    listener.attach(agent)
+
+    def on_published(publication: rtc.RemoteTrackPublication, _who: rtc.RemoteParticipant) -> None:
+        publication.set_subscribed(True)
+
+    agent.on("track_published", on_published)
+    try:
+        async with joined(sandbox_server, room="late", identities=["caller"]) as (caller,):
+            tone = await publish_tone(caller)
+            try:
+                await eventually(lambda: listener.loud_frames("caller") >= 20)
+            finally:
+                await tone.aclose()
+    finally:
+        await listener.aclose()
+        await agent.disconnect()
