@@ -27,6 +27,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RECORD_KEY = web.RequestKey("record", RecordedRequest)
 FAULT_KEY = web.RequestKey("fault", Fault)
 LATENCY_KEY = web.RequestKey("latency", Latency)
+CLIENT_CLOSED = 499
 
 
 class FakeProviderServer:
@@ -43,7 +44,7 @@ class FakeProviderServer:
         self.controls = Controls()
         self.requests: list[RecordedRequest] = []
         self._closing = asyncio.Event()
-        self._arrived = asyncio.Event()
+        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -113,12 +114,15 @@ class FakeProviderServer:
         """The recorded requests whose path starts with ``path``."""
         return [record for record in self.requests if record.path.startswith(path)]
 
-    async def wait_for(self, path: str, *, count: int = 1) -> list[RecordedRequest]:
-        """Wait until ``count`` requests to ``path`` have arrived (bound it with ``asyncio.timeout``)."""
-        while len(matching := self.requests_to(path)) < count:
-            self._arrived.clear()
-            await self._arrived.wait()
-        return matching
+    async def wait_for(self, path: str, *, count: int = 1, done: bool = False) -> list[RecordedRequest]:
+        """Wait until ``count`` requests to ``path`` have arrived, or with ``done`` have been fully answered
+        (websockets: closed). Bound it with ``asyncio.timeout``."""
+        while True:
+            matching = [record for record in self.requests_to(path) if record.done or not done]
+            if len(matching) >= count:
+                return matching
+            self._changed.clear()
+            await self._changed.wait()
 
     def reset(self) -> None:
         """Forget recorded requests, latency settings and queued faults."""
@@ -164,7 +168,14 @@ class FakeProviderServer:
             auth_scheme=scheme,
         )
         self.requests.append(record)
-        self._arrived.set()
+        self._changed.set()
+        try:
+            return await self._answer(request, handler, record)
+        finally:
+            record.done = True
+            self._changed.set()
+
+    async def _answer(self, request: web.Request, handler: Handler, record: RecordedRequest) -> web.StreamResponse:
         request[RECORD_KEY] = record
         if request.content_type == "application/json" and request.can_read_body:
             try:
@@ -187,10 +198,15 @@ class FakeProviderServer:
                 await self.hang()
                 record.status = 504
                 return self.error_response(504, "injected hang ended")
-        if scheme is None:
+        if record.auth_scheme is None:
             record.status = 401
             return self.error_response(401, "missing credentials")
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except ConnectionResetError:
+            # the client went away mid-answer (an interrupted TTS stream): record it, nothing left to send
+            record.status = CLIENT_CLOSED
+            return web.Response(status=CLIENT_CLOSED)
         if fault is not None and fault.kind == "drop" and not response.prepared:
             # an answer that is not streamed has no chunks to cut between: the connection closes unanswered
             drop_connection(request)

@@ -34,8 +34,10 @@ class RecordedRequest:
         text: the text a TTS endpoint was asked to speak (joined over a websocket session).
         voice: the voice asked for (OpenAI ``voice``; Deepgram's ``model``, which names the voice).
         speed: the speaking rate asked for, if any.
-        status: the HTTP status answered (101 for an accepted websocket).
+        status: the HTTP status answered (101 for an accepted websocket, 499 when the client closed the connection
+            before the answer was complete).
         fault: the injected fault this request consumed, if any.
+        done: the answer is complete (or the connection is gone).
         started: ``time.monotonic()`` when the request arrived.
     """
 
@@ -54,6 +56,7 @@ class RecordedRequest:
     speed: float | None = None
     status: int = 0
     fault: FaultKind | None = None
+    done: bool = False
     started: float = field(default_factory=time.monotonic)
 
 

@@ -8,7 +8,7 @@
 Each server lives for one test (servers are cheap; the models are not). Controls: ``set_latency(first_byte=,
 chunk_interval=, path=)``, ``fail_next(status, times=, path=)``, ``hang_next()``, ``drop_next(after_chunks=)``,
 ``script(Reply(...), ...)`` / ``replies.policy`` on the OpenAI fake; every request is in ``.requests``
-(``requests_to(path)``; ``await wait_for(path, count=)`` inside ``asyncio.timeout``).
+(``requests_to(path)``; ``await wait_for(path, count=, done=)`` inside ``asyncio.timeout``).
 """
 
 from __future__ import annotations

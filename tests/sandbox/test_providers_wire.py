@@ -206,3 +206,16 @@ def test_the_longest_matching_path_decides_the_latency() -> None:
     assert controls.latency_for("/v1/audio/speech") == Latency(first_byte=0.2, chunk_interval=0.01)
     server.reset()
     assert controls.latency_for("/v1/audio/speech") == Latency()
+
+
+async def test_a_client_leaving_mid_speech_is_recorded_as_499(
+    fake_openai: FakeOpenAI, http: aiohttp.ClientSession
+) -> None:
+    fake_openai.set_latency(chunk_interval=0.05, path="/v1/audio/speech")
+    body = {"model": "tts-1", "voice": "alloy", "input": "Hello there. This is long.", "response_format": "pcm"}
+    async with http.post(fake_openai.base_url + "/audio/speech", json=body, headers=BEARER) as response:
+        assert await response.content.readany()
+        response.close()
+    async with asyncio.timeout(10):
+        [request] = await fake_openai.wait_for("/v1/audio/speech", done=True)
+    assert request.status == 499
