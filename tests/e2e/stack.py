@@ -59,14 +59,21 @@ class WorkerProcess:
         while line := await self.process.stdout.readline():
             self.lines.append(line.decode(errors="replace").rstrip())
 
-    def messages(self) -> list[str]:
+    def records(self) -> list[dict[str, Any]]:
+        """The worker's JSON log records (its job processes' records included)."""
         found = []
         for line in self.lines:
-            try:
-                found.append(str(json.loads(line).get("message", "")))
-            except (json.JSONDecodeError, AttributeError):
-                found.append(line)
+            with contextlib.suppress(json.JSONDecodeError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    found.append(record)
         return found
+
+    def messages(self) -> list[str]:
+        return [str(record.get("message", "")) for record in self.records()]
+
+    def room_records(self, room: str) -> list[dict[str, Any]]:
+        return [record for record in self.records() if record.get("room") == room]
 
     async def wait_for_log(self, message: str, *, within_s: float, after: int = 0) -> None:
         async with asyncio.timeout(within_s):
@@ -126,6 +133,7 @@ class Caller:
         identity: str = "caller",
         attributes: dict[str, str] | None = None,
         metadata: str = "",
+        microphone: bool = False,
     ) -> Caller:
         token = (
             api.AccessToken(server.api_key, server.api_secret)
@@ -140,7 +148,18 @@ class Caller:
         caller.room.on("track_subscribed", caller._on_track)
         caller.room.register_text_stream_handler("lk.transcription", caller._on_transcription)
         await caller.room.connect(server.url, token)
+        if microphone:
+            await caller.publish_microphone()
         return caller
+
+    async def publish_microphone(self, *, sample_rate: int = 16000) -> None:
+        """Publish the caller's microphone track (a browser does this on joining)."""
+        if self._source is None:
+            self._source = rtc.AudioSource(sample_rate, 1)
+            track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
+            await self.room.local_participant.publish_track(
+                track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            )
 
     def _on_track(
         self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
@@ -174,12 +193,8 @@ class Caller:
 
     async def speak(self, pcm: bytes, *, sample_rate: int = 16000) -> None:
         """Publish a microphone track (once) and play `pcm` into it in real time, followed by silence."""
-        if self._source is None:
-            self._source = rtc.AudioSource(sample_rate, 1)
-            track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
-            await self.room.local_participant.publish_track(
-                track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-            )
+        await self.publish_microphone(sample_rate=sample_rate)
+        assert self._source is not None
         step = sample_rate // 50
         padded = pcm + b"\0" * (sample_rate * 2 * 2)  # 2 s of trailing silence ends the turn
         for start in range(0, len(padded) // 2, step):

@@ -1,0 +1,95 @@
+"""A call's life end to end: spoken turns, and the job ending when the caller leaves or the room is deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from livekit import api
+
+from sandbox.providers import speech
+from tests.e2e.conftest import Stack
+from tests.e2e.stack import Caller, agent_identities, dispatch, room_name, until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+SHORT_WELCOME = json.dumps({"welcome": {"text": "Hello, how can I help?", "interruptible": True}})
+# "Promptly": the job must be gone well before any idle or empty-room timeout would end it.
+ENDS_WITHIN_S = 10.0
+
+
+def job_ended(stack: Stack, room: str) -> bool:
+    return any(r.get("message") == "process exiting" for r in stack.worker.room_records(room))
+
+
+async def test_a_spoken_sentence_is_transcribed_and_answered_in_voice(stack: Stack) -> None:
+    room = room_name("speech")
+    await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
+    caller = await Caller.join(stack.server, room=room, microphone=True)
+    try:
+        first_request = len(stack.openai.requests)
+        await dispatch(stack.lk, room=room, metadata=SHORT_WELCOME)
+        await until(lambda: caller.transcriptions, within_s=30, what="the welcome")
+        await caller.speak(speech.espeak_utterance("Do you have a table for four tonight?"))
+
+        def replies() -> list[str]:
+            return [
+                r.text
+                for r in stack.openai.requests[first_request:]
+                if r.path == "/v1/audio/speech" and r.text.startswith("You said")
+            ]
+
+        await until(replies, within_s=40, what="a spoken reply synthesized")
+        heard = " ".join(replies()).lower()
+        assert "table" in heard, "the caller's words went through the Deepgram-compatible STT to the LLM"
+        assert "tonight" in heard
+        listened = [r for r in stack.deepgram.requests if r.path == "/v1/listen"]
+        assert listened, "the agent streamed the caller's audio to the STT"
+        assert len(listened[-1].audio) > 16000, "at least half a second of caller audio reached the STT"
+        replied_at = time.monotonic()
+        await until(lambda: caller.loud_since(replied_at - 1.0) > 0.5, within_s=20, what="the reply heard")
+    finally:
+        await caller.leave()
+        await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+
+
+async def test_the_caller_leaving_ends_the_job_promptly(stack: Stack) -> None:
+    room = room_name("leave")
+    await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
+    caller = await Caller.join(stack.server, room=room)
+    await dispatch(stack.lk, room=room, metadata=SHORT_WELCOME)
+    await until(lambda: caller.transcriptions, within_s=30, what="the welcome")
+    assert await agent_identities(stack.lk, room)
+
+    await caller.leave()
+    await until(lambda: job_ended(stack, room), within_s=ENDS_WITHIN_S, what="the job's process exiting")
+    reasons = [r.get("reason") for r in stack.worker.room_records(room) if r.get("message") == "process exiting"]
+    assert reasons
+    assert str(reasons[0]).startswith("session_closed")
+    remaining: list[str] = ["?"]
+
+    async def agent_gone() -> bool:
+        remaining[:] = await agent_identities(stack.lk, room)
+        return not remaining
+
+    for _ in range(int(ENDS_WITHIN_S / 0.1)):
+        if await agent_gone():
+            break
+        await asyncio.sleep(0.1)
+    assert remaining == [], "the agent left the room"
+    await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+
+
+async def test_deleting_the_room_ends_the_job(stack: Stack) -> None:
+    room = room_name("delete")
+    await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
+    caller = await Caller.join(stack.server, room=room)
+    try:
+        await dispatch(stack.lk, room=room, metadata=SHORT_WELCOME)
+        await until(lambda: caller.transcriptions, within_s=30, what="the welcome")
+        await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+        await until(lambda: job_ended(stack, room), within_s=ENDS_WITHIN_S, what="the job's process exiting")
+    finally:
+        await caller.leave()
