@@ -215,3 +215,18 @@ async def test_an_explicit_subscription_made_before_media_flows_is_honoured(sand
     finally:
         await listener.aclose()
         await agent.disconnect()
+
+
+async def test_joining_again_with_the_same_identity_replaces_the_first_connection(
+    sandbox_server: SandboxServer,
+) -> None:
+    first = await join(sandbox_server, room="dup", identity="alice")
+    second = await join(sandbox_server, room="dup", identity="alice")
+    try:
+        await eventually(lambda: first.connection_state == rtc.ConnectionState.CONN_DISCONNECTED)
+        assert second.connection_state == rtc.ConnectionState.CONN_CONNECTED
+        (participant,) = sandbox_server.rooms.rooms["dup"].participants.values()
+        assert participant.sid == second.local_participant.sid
+    finally:
+        await first.disconnect()
+        await second.disconnect()
