@@ -88,6 +88,8 @@ class ParticipantSession:
         self._negotiation = asyncio.Lock()
         self._answer_waiter: asyncio.Future[None] | None = None
         self._data_backlog: list[bytes] = []
+        self._retired: set[RTCRtpTransceiver] = set()
+        self._renegotiate = False
         self._closed = False
 
     # --- outbound ---------------------------------------------------------------------------------------------
@@ -392,9 +394,17 @@ class ParticipantSession:
     def remove_subscription(self, track_sid: str) -> None:
         self._pending_subs = [(p, t) for p, t in self._pending_subs if t.info.sid != track_sid]
         sending = self._sending.pop(track_sid, None)
-        if sending is not None:
-            transceiver = sending[0]
-            transceiver.sender.replaceTrack(None)
+        if sending is None:
+            return
+        transceiver = sending[0]
+        transceiver.sender.replaceTrack(None)
+        transceiver.direction = "inactive"
+        # A section that carried a track is never reused: the SDK only announces a new remote track for a section
+        # that starts receiving, so a later subscription gets a fresh section.
+        self._retired.add(transceiver)
+        if not self.v1:
+            self._renegotiate = True
+            self.manager.spawn(self._offer_subscriber(), name="sandbox.rtc.subscriber_offer")
 
     def _request_sections(self) -> None:
         count = sum(1 for _, t in self._pending_subs if t.info.type == models.TrackType.AUDIO)
@@ -416,7 +426,11 @@ class ParticipantSession:
         free = [
             t
             for t in pc.getTransceivers()
-            if t.kind == "audio" and t._offerDirection in _SENDABLE and t not in used and t.sender.track is None
+            if t.kind == "audio"
+            and t._offerDirection in _SENDABLE
+            and t not in used
+            and t not in self._retired
+            and t.sender.track is None
         ]
         assigned: list[tuple[Participant, Track]] = []
         remaining: list[tuple[Participant, Track]] = []
@@ -446,8 +460,9 @@ class ParticipantSession:
                 transceiver = pc.addTransceiver("audio", direction="sendonly")
                 self._attach(transceiver, publisher, track)
                 newly.append((publisher, track))
-            if not newly:
+            if not newly and not self._renegotiate:
                 return
+            self._renegotiate = False
             offer = await pc.createOffer()
             await pc.setLocalDescription(offer)
             mapping = {t.mid: sid for sid, (t, _, _) in self._sending.items() if t.mid}

@@ -230,3 +230,32 @@ async def test_joining_again_with_the_same_identity_replaces_the_first_connectio
     finally:
         await first.disconnect()
         await second.disconnect()
+
+
+@pytest.mark.parametrize("signaling", ["v1", "v0"])
+async def test_unsubscribing_stops_the_audio_and_subscribing_again_resumes_it(signaling: str) -> None:
+    async with running(port=0, v1=signaling == "v1") as server:
+        listener = Listener()
+        hearer = await join(server, room="sub", identity="hearer", auto_subscribe=False)
+        listener.attach(hearer)
+        hearer.on("track_published", lambda publication, _who: publication.set_subscribed(True))
+        try:
+            async with joined(server, room="sub", identities=["speaker"]) as (speaker,):
+                tone = await publish_tone(speaker)
+                try:
+                    await eventually(lambda: listener.loud_frames("speaker") >= 20)
+                    remote = hearer.remote_participants["speaker"].track_publications[tone.publication.sid]
+                    remote.set_subscribed(False)
+                    track = server.rooms.rooms["sub"].participants["speaker"].tracks[tone.publication.sid]
+                    await eventually(lambda: not track.subscribers)
+                    await asyncio.sleep(0.3)
+                    heard_before = listener.loud_frames("speaker")
+                    await asyncio.sleep(0.5)
+                    assert listener.loud_frames("speaker") - heard_before < 5
+                    remote.set_subscribed(True)
+                    await eventually(lambda: listener.loud_frames("speaker") >= heard_before + 20)
+                finally:
+                    await tone.aclose()
+        finally:
+            await listener.aclose()
+            await hearer.disconnect()
