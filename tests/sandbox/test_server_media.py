@@ -259,3 +259,23 @@ async def test_unsubscribing_stops_the_audio_and_subscribing_again_resumes_it(si
         finally:
             await listener.aclose()
             await hearer.disconnect()
+
+
+async def test_a_hidden_participant_is_not_announced_to_others(sandbox_server: SandboxServer) -> None:
+    hidden_token = (
+        api.AccessToken(sandbox_server.api_key, sandbox_server.api_secret)
+        .with_identity("observer")
+        .with_grants(api.VideoGrants(room_join=True, room="hide", hidden=True))
+        .to_jwt()
+    )
+    async with joined(sandbox_server, room="hide", identities=["alice"]) as (alice,):
+        observer = rtc.Room()
+        await observer.connect(sandbox_server.url, hidden_token)
+        try:
+            await eventually(lambda: "alice" in observer.remote_participants)
+            async with joined(sandbox_server, room="hide", identities=["bob"]) as (bob,):
+                await eventually(lambda: "bob" in alice.remote_participants)
+                assert "observer" not in alice.remote_participants
+                assert set(bob.remote_participants) == {"alice"}
+        finally:
+            await observer.disconnect()

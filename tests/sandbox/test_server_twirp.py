@@ -169,3 +169,8 @@ async def test_validate_endpoints_accept_good_tokens_and_reject_bad_ones(sandbox
                 assert resp.status == 200
             async with session.get(f"{sandbox_server.http_url}{path}", params={"access_token": "x.y.z"}) as resp:
                 assert resp.status == 401
+
+
+async def test_the_root_path_answers_ok_for_health_checks(sandbox_server: SandboxServer) -> None:
+    async with aiohttp.ClientSession() as session, session.get(sandbox_server.http_url) as resp:
+        assert (resp.status, await resp.text()) == (200, "OK")
