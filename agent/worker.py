@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -33,8 +34,10 @@ from livekit.agents import (
     JobProcess,
     JobRequest,
     llm,
+    tokenize,
     vad,
 )
+from livekit.agents.utils import http_context
 from livekit.agents.voice import room_io
 from livekit.agents.voice.events import CloseEvent
 
@@ -58,9 +61,28 @@ DEFAULT_HEALTH_PORT: Final = 8081
 SESSION_CLOSE_TIMEOUT_S: Final = 5.0
 
 
+# Imported once in the forkserver, so job processes start with them (a first import inside a call blocks its loop).
+PRELOAD_MODULES: Final = [
+    "agent.worker",
+    "agent.chat",
+    "agent.knowledge",
+    "anyio._backends._asyncio",
+    "openai.resources.models",
+    "openai.resources.chat",
+    "openai.resources.audio",
+]
+
+
 def prewarm(proc: JobProcess) -> None:
-    """Runs once per job process before any job: every model and client is made here."""
+    """Runs once per job process before any job: every model and client is made here, and lazy setup is forced.
+
+    Each step below otherwise happens on a call's event loop during its first second (measured with
+    ``bench/dispatch_latency.py``): the TLS context of the shared aiohttp session (hundreds of ms on a busy 2-core
+    machine) and the transcript hyphenation table.
+    """
     proc.userdata["shared"] = pipeline.load_shared(get_settings())
+    http_context._create_ssl_context()
+    tokenize.basic.hyphenate_word("warm")
 
 
 def participant_identity(job_id: str, *, agent_name: str) -> str:
@@ -78,7 +100,7 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
         api_key=_secret(settings.livekit_api_key),
         api_secret=_secret(settings.livekit_api_secret),
         port=health_port,
-        preload_modules=["agent.worker"],
+        preload_modules=PRELOAD_MODULES,
     )
 
     async def on_request(request: JobRequest) -> None:
@@ -100,6 +122,7 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
 
 async def entrypoint(ctx: JobContext) -> None:
     """One call: read -> resolve -> build -> start."""
+    timeline = Timeline()
     settings = get_settings()
     set_redaction(enabled=settings.redact_caller_data)
     shared: pipeline.Shared = ctx.proc.userdata.get("shared") or pipeline.load_shared(settings)
@@ -108,8 +131,11 @@ async def entrypoint(ctx: JobContext) -> None:
     early = resolve_call(_sources(ctx, participant=None), settings=settings)
     welcome = WelcomePrefetch.start(early, settings=settings, shared=shared)
 
+    timeline.mark("prefetch_started")
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
+    timeline.mark("connected")
     caller = await ctx.wait_for_participant()
+    timeline.mark("caller_found")
     config = resolve_call(_sources(ctx, participant=caller), settings=settings)
     ctx.log_context_fields = call_log_fields(config, room_name=ctx.room.name, job_id=ctx.job.id)
     for warning in config.warnings:
@@ -131,8 +157,22 @@ async def entrypoint(ctx: JobContext) -> None:
         extra_instructions=KNOWLEDGE_INSTRUCTIONS if tools else "",
         welcome_audio=welcome.audio_for(config),
     )
+    timeline.mark("built")
     call = Call(ctx=ctx, session=session, agent=agent, caller=caller, settings=settings)
     await call.start()
+    timeline.mark("session_started")
+    logger.info("call started", extra={"welcome_mode": config.welcome.mode, "timeline_ms": timeline.marks})
+
+
+class Timeline:
+    """Milliseconds since the entrypoint began, per step (logged with ``call started``)."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self.marks: dict[str, int] = {}
+
+    def mark(self, step: str) -> None:
+        self.marks[step] = round((time.monotonic() - self._start) * 1000)
 
 
 def make_session(config: CallConfig, *, built: pipeline.Pipeline, vad_model: vad.VAD) -> AgentSession[Any]:
@@ -188,7 +228,6 @@ class Call:
         if player is not None:
             self._ambience = player
             await player.start(room=self._ctx.room, agent_session=self._session)
-        logger.info("call started", extra={"welcome_mode": config.welcome.mode})
 
     async def aclose(self) -> None:
         await self._limits.aclose()

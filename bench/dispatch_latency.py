@@ -1,0 +1,79 @@
+"""Dispatch -> first welcome audio frame at the caller, through the sandbox server with fake providers.
+
+    python -m bench.dispatch_latency [--runs 10] [--tts-first-byte 0.1]
+
+Starts ``python -m sandbox`` and ``python -m agent start`` as child processes and the fake OpenAI/Deepgram servers
+in this process (TTS first byte delayed by ``--tts-first-byte``), all on 127.0.0.1. Each run mints a room, joins a
+caller (``rtc.Room``, microphone published, as a browser does), dispatches ``webcall-agent`` with ``CreateDispatch``
+and measures until the caller receives the first non-silent frame of the welcome. Prints every run and the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+
+from livekit import api
+
+from sandbox.providers import speech
+from sandbox.server.process import start_server_process
+from tests.e2e.stack import Caller, WorkerProcess, dispatch, providers, room_name, until, worker_env
+
+WELCOME = {"welcome": {"text": "Hello! Thanks for calling. How can I help you today?", "interruptible": True}}
+
+
+async def one_run(*, lk: api.LiveKitAPI, caller_server: object, worker: WorkerProcess) -> tuple[float, float]:
+    from sandbox.server.process import ServerProcess
+
+    assert isinstance(caller_server, ServerProcess)
+    room = room_name("bench")
+    await lk.room.create_room(api.CreateRoomRequest(name=room))
+    caller = await Caller.join(caller_server, room=room, microphone=True)
+    try:
+        started = time.monotonic()
+        await dispatch(lk, room=room, metadata=json.dumps(WELCOME))
+        await until(lambda: caller.first_loud_at(started), within_s=30, what="welcome audio")
+        first_frame = caller.heard[0][0] - started
+        first_loud = (caller.first_loud_at(started) or 0.0) - started
+        return first_frame, first_loud
+    finally:
+        await caller.leave()
+        await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+        # Let the job end and the pool refill its warm process before the next dispatch.
+        await asyncio.sleep(2.0)
+
+
+async def main(runs: int, tts_first_byte: float) -> int:
+    await asyncio.to_thread(speech.load_all)
+    server = await start_server_process(port=0)
+    try:
+        async with providers() as (openai, deepgram):
+            openai.set_latency(first_byte=tts_first_byte)
+            worker = await WorkerProcess.start(worker_env(server, openai, deepgram))
+            lk = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
+            try:
+                await asyncio.sleep(3.0)  # idle job processes finish their prewarm
+                results = []
+                for i in range(runs):
+                    first_frame, first_loud = await one_run(lk=lk, caller_server=server, worker=worker)
+                    results.append(first_loud)
+                    print(f"run {i + 1}: first audio frame {first_frame:.3f} s, first welcome audio {first_loud:.3f} s")
+                print(f"median dispatch -> first welcome audio: {statistics.median(results):.3f} s over {runs} runs")
+            finally:
+                await lk.aclose()
+                await worker.aclose()
+    finally:
+        await server.aclose()
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.dispatch_latency", description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--tts-first-byte", type=float, default=0.1)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.runs, args.tts_first_byte)))
