@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
+
+from livekit.agents import ErrorEvent, stt, tts
 
 from agent.chat import DEGRADED_NOTICE
 from agent.config.call_config import CallConfig, ChatConfig
@@ -40,3 +43,26 @@ async def test_after_degrading_the_session_stays_open_for_many_turns() -> None:
 
         assert call.text.texts[-1] == "answer to: q4"
         assert len(call.tts.texts) == 1, "no speech is attempted after the first failure"
+
+
+async def test_an_unrecoverable_stt_error_turns_audio_input_off_and_says_so_in_the_chat() -> None:
+    async with in_process_call() as call:
+        error = stt.STTError(timestamp=time.time(), label="stt", error=RuntimeError("down"), recoverable=False)
+        call.session.emit("error", ErrorEvent(error=error, source=None))
+        await call.type("can you still read me?")
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=20)
+
+        assert call.chat.degraded == {"stt"}
+        assert call.session.input.audio_enabled is False
+        assert call.session.output.audio_enabled is True, "the agent can still speak"
+        assert [e.code for e in call.chat.events] == ["chat_degraded"]
+        assert call.text.texts == ["answer to: can you still read me?"]
+
+
+async def test_a_recoverable_error_does_not_degrade_the_call() -> None:
+    async with in_process_call() as call:
+        error = tts.TTSError(timestamp=time.time(), label="tts", error=RuntimeError("blip"), recoverable=True)
+        call.session.emit("error", ErrorEvent(error=error, source=None))
+
+        assert call.chat.degraded == set()
+        assert call.session.output.audio_enabled is True
