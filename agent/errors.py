@@ -75,7 +75,8 @@ class TemplateError(WebcallError):
     """A prompt template is malformed or references a missing prompt file."""
 
     def __init__(self, code: str, *, name: str | None = None) -> None:
-        super().__init__(code if name is None else f"{code}: {name}")
+        # `name` can come from metadata (a prompt file name): kept as a field, never put into the message.
+        super().__init__(code)
         self.code = code
         self.name = name
 

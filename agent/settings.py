@@ -7,12 +7,13 @@ LiveKit URL or key into a typed `SettingsError` (the framework itself would log 
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent.errors import SettingsError
 
@@ -23,6 +24,9 @@ Dialect = Literal["native", "sawt", "convoi", "vaani", "vyom", "scaiwave"]
 
 # Fields a caller (browser-settable participant attributes/metadata) may set by default.
 DEFAULT_CALLER_ALLOWED: tuple[str, ...] = ("variables", "language", "tts.speed")
+
+# A list setting from the environment: comma-separated (`a,b,c`) or a JSON array (`["a", "b"]`).
+NameList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -52,11 +56,11 @@ class Settings(BaseSettings):
     stt_provider: SttProvider = Field(default="deepgram", validation_alias="WEBCALL_STT_PROVIDER")
     tts_provider: TtsProvider = Field(default="openai", validation_alias="WEBCALL_TTS_PROVIDER")
     llm_model: str = Field(default="gpt-4o-mini", validation_alias="WEBCALL_LLM_MODEL")
-    allowed_llm_models: tuple[str, ...] = Field(
+    allowed_llm_models: NameList = Field(
         default=("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"),
         validation_alias="WEBCALL_ALLOWED_LLM_MODELS",
     )
-    allowed_tts_voices: tuple[str, ...] = Field(
+    allowed_tts_voices: NameList = Field(
         default=(
             # OpenAI
             "alloy",
@@ -83,12 +87,22 @@ class Settings(BaseSettings):
         ),
         validation_alias="WEBCALL_ALLOWED_TTS_VOICES",
     )
-    caller_allowed_fields: tuple[str, ...] = Field(
+    caller_allowed_fields: NameList = Field(
         default=DEFAULT_CALLER_ALLOWED, validation_alias="WEBCALL_CALLER_ALLOWED_FIELDS"
     )
     redact_caller_data: bool = Field(default=True, validation_alias="WEBCALL_REDACT_CALLER_DATA")
     max_concurrent_calls: int = Field(default=8, ge=1, validation_alias="WEBCALL_MAX_CALLS")
     log_level: str = Field(default="INFO", validation_alias="WEBCALL_LOG_LEVEL")
+
+    @field_validator("allowed_llm_models", "allowed_tts_voices", "caller_allowed_fields", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return tuple(item.strip() for item in text.split(",") if item.strip())
 
     def require_livekit(self) -> None:
         """Raise `SettingsError` naming every missing LiveKit setting (never their values)."""

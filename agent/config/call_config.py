@@ -8,8 +8,8 @@ stable contract for QA, support and tests:
     knowledge_base_ids, chat, limits, provenance, warnings
 
 `provenance` maps a dotted field (``"tts.speed"``) to the source that set it: ``default`` (built-in),
-``profile``, ``room_metadata``, ``job_metadata`` or ``caller``. `warnings` lists what was clamped, ignored,
-refused or missing; a call with warnings still runs.
+``profile``, ``room_name`` (ScaiWave's ``scaiwave-<call_id>``), ``room_metadata``, ``job_metadata`` or
+``caller``. `warnings` lists what was clamped, ignored, refused or missing; a call with warnings still runs.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.settings import Dialect, LlmProvider, SttProvider, TtsProvider
 
-Source = Literal["default", "profile", "room_metadata", "job_metadata", "caller"]
+Source = Literal["default", "profile", "room_name", "room_metadata", "job_metadata", "caller"]
 SOURCES_BY_PRECEDENCE: tuple[Source, ...] = (
     "default",
     "profile",
+    "room_name",
     "room_metadata",
     "job_metadata",
     "caller",
