@@ -126,10 +126,19 @@ class FakeDeepgram(FakeProviderServer):
         record: RecordedRequest = request[RECORD_KEY]
         if record.query.get("encoding", "linear16") != "linear16" or record.query.get("channels", "1") != "1":
             return _error(400, "the sandbox transcribes mono linear16 only")
+        try:
+            options = ListenOptions.from_query(record.query)
+        except ValueError:
+            return _error(400, "malformed query parameter")
         if _is_websocket(request):
-            return await self._listen_ws(request, record)
+            return await self._listen_ws(request, record=record, options=options)
         if request.method != "POST":
             return _error(405, "method not allowed")
+        return await self._listen_post(request, record=record, options=options)
+
+    async def _listen_post(
+        self, request: web.Request, *, record: RecordedRequest, options: ListenOptions
+    ) -> web.StreamResponse:
         record.audio += await request.read()
         try:
             pcm = await asyncio.to_thread(decode_audio, bytes(record.audio), sample_rate=speech.WHISPER_SAMPLE_RATE)
@@ -137,7 +146,6 @@ class FakeDeepgram(FakeProviderServer):
             return _error(400, "audio could not be decoded")
         result = await asyncio.to_thread(speech.transcriber().transcribe, pcm, sample_rate=speech.WHISPER_SAMPLE_RATE)
         record.text = result.text
-        options = ListenOptions.from_query(record.query)
         alt = alternative(
             result.text, start=0.0, duration=result.duration, punctuate=options.punctuate, language=options.language
         )
@@ -153,9 +161,10 @@ class FakeDeepgram(FakeProviderServer):
         }
         return web.json_response(body, headers={"dg-request-id": request_id})
 
-    async def _listen_ws(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+    async def _listen_ws(
+        self, request: web.Request, *, record: RecordedRequest, options: ListenOptions
+    ) -> web.StreamResponse:
         fault: Fault | None = request.get(FAULT_KEY)
-        options = ListenOptions.from_query(record.query)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         record.status = 101

@@ -120,12 +120,12 @@ async def test_speak_websocket_clear_discards_queued_text(
     assert "cleared" not in heard.words
 
 
-async def test_listen_rejects_encodings_it_cannot_transcribe(
-    fake_deepgram: FakeDeepgram, http: aiohttp.ClientSession
+@pytest.mark.parametrize("query", ["encoding=opus&sample_rate=48000", "sample_rate=fast"], ids=["opus", "malformed"])
+async def test_listen_refuses_what_it_cannot_transcribe(
+    fake_deepgram: FakeDeepgram, http: aiohttp.ClientSession, query: str
 ) -> None:
-    url = fake_deepgram.listen_url + "?encoding=opus&sample_rate=48000"
     with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await http.ws_connect(url, headers=TOKEN)
+        await http.ws_connect(f"{fake_deepgram.listen_url}?{query}", headers=TOKEN)
     assert caught.value.status == 400
 
 
