@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Final
 
 from livekit import rtc
@@ -39,6 +39,7 @@ from livekit.agents import (
 )
 from livekit.agents.utils import http_context
 from livekit.agents.voice import room_io
+from livekit.agents.voice.background_audio import BackgroundAudioPlayer
 from livekit.agents.voice.events import CloseEvent
 
 from agent import pipeline
@@ -51,6 +52,7 @@ from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, tools_for
 from agent.log import call_log_fields, get_logger, set_redaction
 from agent.ops import Capacity, load_threshold
 from agent.pipeline import TtsEngine
+from agent.scribe import Scribe, address_names
 from agent.settings import Settings, get_settings
 
 logger = get_logger("worker")
@@ -158,7 +160,7 @@ async def entrypoint(ctx: JobContext) -> None:
         welcome_audio=welcome.audio_for(config),
     )
     timeline.mark("built")
-    call = Call(ctx=ctx, session=session, agent=agent, caller=caller, settings=settings)
+    call = Call(ctx=ctx, session=session, agent=agent, caller=caller, settings=settings, vad_model=shared.vad)
     await call.start()
     timeline.mark("session_started")
     logger.info("call started", extra={"welcome_mode": config.welcome.mode, "timeline_ms": timeline.marks})
@@ -198,14 +200,19 @@ class Call:
         agent: WebcallAgent,
         caller: rtc.RemoteParticipant,
         settings: Settings,
+        vad_model: vad.VAD,
     ) -> None:
         self._ctx = ctx
+        self._vad = vad_model
         self._session = session
         self._agent = agent
         self._caller = caller
         self._settings = settings
         self._limits = CallLimits(session=session, limits=agent.config.limits)
         self._chat = ChatChannel(session=session, config=agent.config)
+        self._ambience: BackgroundAudioPlayer | None = None
+        self._scribe: Scribe | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         config = self._agent.config
@@ -217,32 +224,65 @@ class Call:
         options = room_io.RoomOptions(
             participant_identity=self._caller.identity,
             text_input=self._chat.text_input_options(),
-            close_on_disconnect=True,
+            # A scribe hears everyone through its own per-participant streams, not through the linked caller.
+            audio_input=not config.is_scribe,
+            close_on_disconnect=not config.is_scribe,
         )
         await self._session.start(
             self._agent, room=self._ctx.room, room_options=options, session_host=False, record=False
         )
         await self._chat.start(self._ctx.room)
         self._limits.start()
-        player = ambience_player(config.ambience)
-        if player is not None:
-            self._ambience = player
-            await player.start(room=self._ctx.room, agent_session=self._session)
+        if config.is_scribe and self._session.stt is not None:
+            self._scribe = Scribe(
+                engine=self._session.stt,
+                vad_model=self._vad,
+                names=address_names(config),
+                on_addressed=self._answer_addressed,
+            )
+            self._scribe.attach(self._ctx.room)
+        self._ambience = ambience_player(config.ambience)
+        if self._ambience is not None:
+            await self._ambience.start(room=self._ctx.room, agent_session=self._session)
 
     async def aclose(self) -> None:
         await self._limits.aclose()
-        player = getattr(self, "_ambience", None)
-        if player is not None:
-            await player.aclose()
+        if self._ambience is not None:
+            await self._ambience.aclose()
+        if self._scribe is not None:
+            await self._scribe.aclose()
         await self._chat.aclose()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _answer_addressed(self, speaker: str, text: str) -> None:
+        self._session.generate_reply(user_input=f"{speaker}: {text}")
 
     def _on_session_close(self, event: CloseEvent) -> None:
         logger.info(
             "session closed, ending job", extra={"reason": str(event.reason), "ended_by": self._limits.ended_by}
         )
-        self._ctx.shutdown(reason=f"session_closed:{event.reason}")
+        self._spawn(self._end(reason=f"session_closed:{event.reason}"))
+
+    async def _end(self, *, reason: str) -> None:
+        # The room is disconnected before shutdown callbacks run: the scribe's transcript goes out first.
+        if self._scribe is not None:
+            await self._scribe.post()
+        self._ctx.shutdown(reason=reason)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        if self._scribe is not None:
+            # A group call goes on while anyone is left; those who stay get the transcript so far.
+            if self._ctx.room.remote_participants:
+                self._spawn(self._scribe.post())
+            else:
+                logger.info("last participant left, ending call")
+                self._session.shutdown(drain=False)
+            return
         # RoomIO only closes for some disconnect reasons; a web call without its caller is over whatever the reason.
         if participant.identity == self._caller.identity:
             logger.info("caller left, ending call")

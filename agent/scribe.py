@@ -1,0 +1,147 @@
+"""Scribe mode for ScaiWave calls with ``transcript: true``: everyone is transcribed, the agent speaks only when named.
+
+Contract:
+- Every remote participant's audio track gets its own STT stream (the call's STT; a non-streaming one behind the
+  Silero VAD), and each final transcript becomes a `Line` labelled with the speaker's name (identity if unnamed).
+- A line that addresses the agent by name (`ADDRESS_NAMES`, or the call's ``agent_name`` variable) is handed to the
+  session as a user turn, attributed (``"<speaker>: <text>"``); nothing else reaches the LLM.
+- `post` sends the transcript so far into the room as one text stream on `TOPIC_TRANSCRIPT` (attribute
+  ``webcall.transcript=final``). The worker posts it when the call ends while people are still there to receive it
+  (a participant leaves and others remain, or a limit ends the call).
+- Transcript text is caller data: it goes into the room and the session, never into a log message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Final
+
+from livekit import rtc
+from livekit.agents import stt, vad
+
+from agent.config.call_config import CallConfig
+from agent.log import get_logger
+from agent.pipeline import SttEngine
+
+logger = get_logger("scribe")
+
+TOPIC_TRANSCRIPT: Final = "webcall.transcript"
+ADDRESS_NAMES: Final = ("scribe", "assistant")
+SAMPLE_RATE: Final = 16000
+
+
+@dataclass(frozen=True, kw_only=True)
+class Line:
+    speaker: str
+    text: str
+    at: float
+
+
+def address_names(config: CallConfig) -> tuple[str, ...]:
+    named = config.variables.get("agent_name", "").strip()
+    return (*ADDRESS_NAMES, named.lower()) if named else ADDRESS_NAMES
+
+
+def is_addressed(text: str, names: tuple[str, ...]) -> bool:
+    """Whether the utterance names the agent as a word (``"Scribe, what did we decide?"``)."""
+    lowered = text.lower()
+    return any(re.search(rf"\b{re.escape(name)}\b", lowered) for name in names if name)
+
+
+class Scribe:
+    """Transcribes every participant of one room; hands utterances that name the agent to `on_addressed`."""
+
+    def __init__(
+        self,
+        *,
+        engine: SttEngine,
+        vad_model: vad.VAD,
+        names: tuple[str, ...],
+        on_addressed: Callable[[str, str], None],
+    ) -> None:
+        self._engine: SttEngine = (
+            engine if engine.capabilities.streaming else stt.StreamAdapter(stt=engine, vad=vad_model)
+        )
+        self._names = names
+        self._on_addressed = on_addressed
+        self._room: rtc.Room | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.lines: list[Line] = []
+
+    def attach(self, room: rtc.Room) -> None:
+        """Transcribe the audio of everyone in `room`, now and as they publish."""
+        self._room = room
+        room.on("track_subscribed", self._on_track_subscribed)
+        for participant in room.remote_participants.values():
+            for publication in participant.track_publications.values():
+                if publication.track is not None:
+                    self._on_track_subscribed(publication.track, publication, participant)
+
+    def _on_track_subscribed(
+        self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO or publication.sid in self._tasks:
+            return
+        speaker = participant.name or participant.identity
+        frames = (event.frame async for event in rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1))
+        self._spawn(publication.sid, self.transcribe(frames, speaker=speaker))
+
+    def _spawn(self, key: str, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro, name=f"webcall.scribe.{key}")
+        self._tasks[key] = task
+        task.add_done_callback(lambda _: self._tasks.pop(key, None))
+
+    async def transcribe(self, frames: AsyncIterable[rtc.AudioFrame], *, speaker: str) -> None:
+        """Transcribe one speaker's audio until it ends; each final transcript becomes a `Line`."""
+        stream = self._engine.stream()
+
+        async def pump() -> None:
+            async for frame in frames:
+                stream.push_frame(frame)
+            stream.end_input()
+
+        pumping = asyncio.create_task(pump())
+        try:
+            async for event in stream:
+                if event.type == stt.SpeechEventType.FINAL_TRANSCRIPT and event.alternatives:
+                    self._record(speaker, event.alternatives[0].text.strip())
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumping
+            await stream.aclose()
+
+    def _record(self, speaker: str, text: str) -> None:
+        if not text:
+            return
+        self.lines.append(Line(speaker=speaker, text=text, at=time.time()))
+        if is_addressed(text, self._names):
+            logger.info("scribe addressed")
+            self._on_addressed(speaker, text)
+
+    def text(self) -> str:
+        return "\n".join(
+            f"[{time.strftime('%H:%M:%S', time.gmtime(line.at))}] {line.speaker}: {line.text}" for line in self.lines
+        )
+
+    async def post(self) -> None:
+        """Send the transcript into the room as one text stream (nothing when nothing was said)."""
+        if self._room is None or not self.lines or not self._room.isconnected():
+            return
+        await self._room.local_participant.send_text(
+            self.text(), topic=TOPIC_TRANSCRIPT, attributes={"webcall.transcript": "final"}
+        )
+        logger.info("scribe transcript posted", extra={"lines": len(self.lines)})
+
+    async def aclose(self) -> None:
+        if self._room is not None:
+            self._room.off("track_subscribed", self._on_track_subscribed)
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
