@@ -23,7 +23,12 @@
 - **Degradation**: when the STT or TTS fails unrecoverably the call goes on in text: audio in that direction is
   disabled, the agent says so in the chat (event ``chat_degraded``), and typed messages keep being answered.
 - **Multi-party calls** (ScaiWave): messages from every participant are answered and attributed by speaker (the
-  LLM sees ``"<name>: <text>"``); in two-party calls RoomIO already accepts only the linked caller's messages.
+  LLM sees ``"<name>: <text>"``); in two-party calls RoomIO already accepts only the linked caller's messages. A
+  scribe call passes `should_answer(text, speaker)`: every message goes into the transcript, only those it accepts
+  are answered.
+
+Known limit: a text turn turns the session's audio output off while it runs, so a reply the agent starts to a
+spoken turn during that time (the caller talks while a typed message is being answered) is given in text too.
 
 Events carry counts and codes, never message text. The message text is caller data: it goes to the transcript and
 the LLM, never into a log message.
@@ -170,6 +175,7 @@ class ChatChannel:
         on_event: Callable[[ChatEvent], None] | None = None,
         limits: ChatLimits | None = None,
         multi_party: bool | None = None,
+        should_answer: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._session = session
         self._config = config
@@ -178,6 +184,8 @@ class ChatChannel:
         self._limits = limits if limits is not None else ChatLimits()
         self._bucket = _TokenBucket(self._limits)
         self.multi_party = config.dialect == "scaiwave" if multi_party is None else multi_party
+        # scribe calls answer only messages that address the agent: the worker passes that test (text, speaker)
+        self._should_answer = should_answer
         self.events: list[ChatEvent] = []
         self._pending: deque[_Message] = deque()
         self._wakeup = asyncio.Event()
@@ -248,6 +256,8 @@ class ChatChannel:
         if not text.strip():
             return
         self.transcript.add(channel="chat", role="user", speaker=speaker, text=text)
+        if self._should_answer is not None and not self._should_answer(text, speaker):
+            return
         self._pending.append(_Message(text=text, speaker=speaker))
         self._idle.clear()
         self._wakeup.set()

@@ -7,7 +7,7 @@ The outputs are wired exactly as RoomIO wires them in a room (audio sink and tra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +61,7 @@ async def in_process_call(
     welcome_interruptible: bool = True,
     playout_speed: float = 4.0,
     limits: ChatLimits | None = None,
+    should_answer: Callable[[str, str], bool] | None = None,
 ) -> AsyncIterator[Call]:
     config = config or CallConfig()
     llm = llm or ScriptedLLM()
@@ -78,7 +79,7 @@ async def in_process_call(
     sync = TranscriptSynchronizer(next_in_chain_audio=audio, next_in_chain_text=text)
     session.output.audio = sync.audio_output
     session.output.transcription = sync.text_output
-    chat = ChatChannel(session=session, config=config, limits=limits)
+    chat = ChatChannel(session=session, config=config, limits=limits, should_answer=should_answer)
     await session.start(WelcomeAgent(welcome=welcome, interruptible=welcome_interruptible))
     await chat.start()
     try:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from agent.config.call_config import CallConfig
 from tests.chat.fakes import ScriptedLLM, last_user_text
 from tests.chat.harness import in_process_call
 
@@ -79,3 +80,17 @@ async def test_the_transcript_holds_both_channels_in_order_with_speakers() -> No
         ]
         # the welcome is recorded when it has played, after the message typed during it
         assert [i.seq for i in call.chat.transcript.items] == [1, 0, 2, 3, 4]
+
+
+async def test_a_scribe_call_records_every_message_but_answers_only_those_addressed_to_the_agent() -> None:
+    def addressed(text: str, speaker: str) -> bool:
+        return "scribe" in text.lower()
+
+    async with in_process_call(config=CallConfig(dialect="scaiwave"), should_answer=addressed) as call:
+        await call.type("let's start with the budget", speaker="alice")
+        await call.type("Scribe, what did Alice say?", speaker="bob")
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=20)
+
+        assert [last_user_text(r.chat_ctx) for r in call.llm.requests] == ["bob: Scribe, what did Alice say?"]
+        users = [(i.speaker, i.text) for i in call.chat.transcript.items if i.role == "user"]
+        assert users == [("alice", "let's start with the budget"), ("bob", "Scribe, what did Alice say?")]
