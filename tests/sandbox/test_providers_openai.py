@@ -161,8 +161,15 @@ async def test_llm_prewarm_lists_models(fake_openai: FakeOpenAI) -> None:
 
 @pytest.mark.parametrize(
     ("model", "response_format"),
-    [("gpt-4o-mini-tts", "mp3"), ("tts-1", "pcm"), ("tts-1", "opus")],
-    ids=["sse-mp3", "raw-pcm", "raw-opus"],
+    [
+        ("gpt-4o-mini-tts", "mp3"),
+        ("gpt-4o-mini-tts", "wav"),
+        ("tts-1", "pcm"),
+        ("tts-1", "opus"),
+        ("tts-1", "aac"),
+        ("tts-1", "flac"),
+    ],
+    ids=["sse-mp3", "sse-wav", "raw-pcm", "raw-opus", "raw-aac", "raw-flac"],
 )
 async def test_tts_speaks_the_requested_text(fake_openai: FakeOpenAI, model: str, response_format: str) -> None:
     tts = openai.TTS(
