@@ -1,0 +1,83 @@
+"""``python -m agent run-local`` (what ``make run`` runs): sandbox, fakes and a worker up; all stopped on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+
+import pytest
+from livekit import api
+
+from tests.e2e.stack import Caller, agent_identities, until
+
+pytestmark = [pytest.mark.e2e]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def nothing_listens_on(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.asyncio
+async def test_run_local_serves_a_call_with_no_keys_and_stops_everything_on_ctrl_c() -> None:
+    ports = [free_port(), free_port(), free_port()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "OPENAI_", "DEEPGRAM_", "WEBCALL_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agent",
+        "run-local",
+        "--livekit-port",
+        str(ports[0]),
+        "--openai-port",
+        str(ports[1]),
+        "--deepgram-port",
+        str(ports[2]),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(120):
+            while not any("registered worker" in line for line in lines):
+                line = (await process.stdout.readline()).decode(errors="replace")
+                assert line, "run-local exited early:\n" + "".join(lines[-30:])
+                lines.append(line)
+
+        url = f"ws://127.0.0.1:{ports[0]}"
+        lk = api.LiveKitAPI(url.replace("ws://", "http://"), "devkey", "secret")
+        from sandbox.server.process import ServerProcess
+
+        server = ServerProcess(process=None, url=url)  # type: ignore[arg-type]
+        caller = await Caller.join(server, room="demo", microphone=True)
+        try:
+            await lk.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(
+                    agent_name="webcall-agent", room="demo", metadata=json.dumps({"welcome": {"text": "Local hello."}})
+                )
+            )
+            await until(lambda: "Local hello." in caller.transcriptions, within_s=60, what="the welcome")
+            assert await agent_identities(lk, "demo")
+        finally:
+            await caller.leave()
+            await lk.aclose()
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.stdout is not None
+        await asyncio.wait_for(process.stdout.read(), timeout=60)
+        await asyncio.wait_for(process.wait(), timeout=60)
+    assert process.returncode == 0
+    assert all(nothing_listens_on(port) for port in ports), "every child process stopped"
