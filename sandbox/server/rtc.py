@@ -281,11 +281,8 @@ class ParticipantSession:
         async with self._negotiation:
             pc = self._publisher.pc
             await pc.setRemoteDescription(RTCSessionDescription(sdp=network.filter_sdp(offer.sdp), type="offer"))
-            if self.v1:
-                await self._detect_unpublished(pc)
-                newly = self._assign_pending(pc)
-            else:
-                newly = []
+            await self._detect_unpublished(pc)
+            newly = self._assign_pending(pc) if self.v1 else []
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
             mapping = {t.mid: sid for sid, (t, _, _) in self._sending.items() if t.mid} if self.v1 else {}
@@ -375,7 +372,7 @@ class ParticipantSession:
         self.manager.media_ready(self.room, self.participant, track)
 
     async def _detect_unpublished(self, pc: RTCPeerConnection) -> None:
-        """In v1 an unpublish is a re-offer whose section no longer sends; the SDK sends no other signal."""
+        """An unpublish is a re-offer whose section no longer sends; the SDK sends no other signal."""
         directions = {t.mid: t._offerDirection for t in pc.getTransceivers()}
         for track in list(self.participant.tracks.values()):
             if track.mid is not None and directions.get(track.mid) not in ("recvonly", "sendrecv"):
