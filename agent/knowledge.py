@@ -167,7 +167,7 @@ def split_passages(text: str, *, source: str, max_chars: int = PASSAGE_CHARS) ->
             title = heading.group(1).strip()
             continue
         for piece in _fit(block, max_chars):
-            if buffer and sum(len(b) for b in buffer) + len(piece) > max_chars:
+            if buffer and sum(len(b) + 2 for b in buffer) + len(piece) > max_chars:
                 emit()
             buffer.append(piece)
     emit()
