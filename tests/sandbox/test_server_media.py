@@ -39,8 +39,8 @@ async def test_two_clients_exchange_real_opus_audio(any_signaling_server: Sandbo
             await bob.disconnect()
 
 
-async def test_publisher_learns_its_track_was_subscribed(sandbox_server: SandboxServer) -> None:
-    async with joined(sandbox_server, room="call", identities=["alice", "bob"]) as (alice, _bob):
+async def test_publisher_learns_its_track_was_subscribed(any_signaling_server: SandboxServer) -> None:
+    async with joined(any_signaling_server, room="call", identities=["alice", "bob"]) as (alice, _bob):
         tone = await publish_tone(alice)
         try:
             await asyncio.wait_for(tone.publication.wait_for_subscription(), 10)
@@ -48,18 +48,19 @@ async def test_publisher_learns_its_track_was_subscribed(sandbox_server: Sandbox
             await tone.aclose()
 
 
-async def test_a_late_joiner_receives_audio_published_before_it_came(sandbox_server: SandboxServer) -> None:
+async def test_a_late_joiner_receives_audio_published_before_it_came(any_signaling_server: SandboxServer) -> None:
     listener = Listener()
-    async with joined(sandbox_server, room="call", identities=["alice"]) as (alice,):
+    async with joined(any_signaling_server, room="call", identities=["alice"]) as (alice,):
         tone = await publish_tone(alice)
         await eventually(
             lambda: any(
-                t.frames_received for t in sandbox_server.rooms.rooms["call"].participants["alice"].tracks.values()
+                t.frames_received
+                for t in any_signaling_server.rooms.rooms["call"].participants["alice"].tracks.values()
             )
         )
         carol = rtc.Room()
         listener.attach(carol)
-        await carol.connect(sandbox_server.url, sandbox_server.token(room="call", identity="carol"))
+        await carol.connect(any_signaling_server.url, any_signaling_server.token(room="call", identity="carol"))
         try:
             await eventually(lambda: listener.loud_frames("alice") >= 20)
         finally:
@@ -84,8 +85,8 @@ async def test_text_stream_on_lk_chat_reaches_the_other_participant(any_signalin
         assert await asyncio.wait_for(received, 5) == ("alice", "hello from alice")
 
 
-async def test_destination_identities_limit_who_receives_data(sandbox_server: SandboxServer) -> None:
-    async with joined(sandbox_server, room="chat", identities=["alice", "bob", "carol"]) as (alice, bob, carol):
+async def test_destination_identities_limit_who_receives_data(any_signaling_server: SandboxServer) -> None:
+    async with joined(any_signaling_server, room="chat", identities=["alice", "bob", "carol"]) as (alice, bob, carol):
         got: dict[str, list[str]] = {"bob": [], "carol": []}
         for who, client in (("bob", bob), ("carol", carol)):
 
@@ -99,8 +100,8 @@ async def test_destination_identities_limit_who_receives_data(sandbox_server: Sa
         assert got == {"bob": ["for all"], "carol": ["for carol", "for all"]}
 
 
-async def test_rpc_round_trips_between_participants(sandbox_server: SandboxServer) -> None:
-    async with joined(sandbox_server, room="rpc", identities=["alice", "bob"]) as (alice, bob):
+async def test_rpc_round_trips_between_participants(any_signaling_server: SandboxServer) -> None:
+    async with joined(any_signaling_server, room="rpc", identities=["alice", "bob"]) as (alice, bob):
 
         async def shout(data: rtc.RpcInvocationData) -> str:
             return data.payload.upper()
@@ -145,8 +146,8 @@ async def test_rooms_are_isolated_from_each_other(sandbox_server: SandboxServer)
         assert sorted(sandbox_server.rooms.rooms) == ["one", "two"]
 
 
-async def test_own_metadata_and_attributes_updates_reach_others(sandbox_server: SandboxServer) -> None:
-    async with joined(sandbox_server, room="meta", identities=["alice", "bob"]) as (alice, bob):
+async def test_own_metadata_and_attributes_updates_reach_others(any_signaling_server: SandboxServer) -> None:
+    async with joined(any_signaling_server, room="meta", identities=["alice", "bob"]) as (alice, bob):
         await alice.local_participant.set_metadata('{"lang": "hi"}')
         await alice.local_participant.set_attributes({"mood": "calm"})
         await alice.local_participant.set_name("Alice A.")
@@ -159,9 +160,9 @@ async def test_own_metadata_and_attributes_updates_reach_others(sandbox_server: 
         )
 
 
-async def test_a_connected_participant_becomes_active_for_the_others(sandbox_server: SandboxServer) -> None:
+async def test_a_connected_participant_becomes_active_for_the_others(any_signaling_server: SandboxServer) -> None:
     # livekit-agents' wait_for_participant() waits for ACTIVE, which the server sets once the media link connects.
-    async with joined(sandbox_server, room="call", identities=["alice", "bob"]) as (_alice, bob):
+    async with joined(any_signaling_server, room="call", identities=["alice", "bob"]) as (_alice, bob):
         await eventually(
             lambda: bob.remote_participants["alice"].state == rtc.ParticipantState.PARTICIPANT_STATE_ACTIVE
         )
