@@ -64,6 +64,7 @@ class TwirpHandler:
             "RoomService/UpdateParticipant": (room_pb.UpdateParticipantRequest, self.update_participant),
             "RoomService/RemoveParticipant": (room_pb.RoomParticipantIdentity, self.remove_participant),
             "RoomService/MutePublishedTrack": (room_pb.MuteRoomTrackRequest, self.mute_track),
+            "RoomService/UpdateSubscriptions": (room_pb.UpdateSubscriptionsRequest, self.update_subscriptions),
             "RoomService/SendData": (room_pb.SendDataRequest, self.send_data),
             "AgentDispatchService/CreateDispatch": (dispatch_pb.CreateAgentDispatchRequest, self.create_dispatch),
             "AgentDispatchService/ListDispatch": (dispatch_pb.ListAgentDispatchRequest, self.list_dispatch),
@@ -166,6 +167,17 @@ class TwirpHandler:
             raise TwirpError(404, "not_found", "track not found")
         self.rooms.set_muted(self.rooms.get(req.room), participant, req.track_sid, req.muted)
         return room_pb.MuteRoomTrackResponse(track=track.info)
+
+    async def update_subscriptions(self, req: room_pb.UpdateSubscriptionsRequest, grants: api.VideoGrants) -> Message:
+        _need(grants, admin_room=req.room)
+        room = self.rooms.get(req.room)
+        participant = self._participant(req.room, req.identity)
+        for sid in list(req.track_sids) + [sid for pt in req.participant_tracks for sid in pt.track_sids]:
+            if req.subscribe:
+                self.rooms.subscribe(room, participant, sid)
+            else:
+                self.rooms.unsubscribe(room, participant, sid)
+        return room_pb.UpdateSubscriptionsResponse()
 
     async def send_data(self, req: room_pb.SendDataRequest, grants: api.VideoGrants) -> Message:
         _need(grants, admin_room=req.room)

@@ -9,7 +9,7 @@ from livekit.protocol import room as room_pb
 
 from sandbox.server import SandboxServer
 
-from .server_helpers import eventually, joined
+from .server_helpers import Listener, eventually, join, joined, publish_tone
 
 
 def _admin_token(server: SandboxServer, room: str, *, secret: str | None = None) -> str:
@@ -174,3 +174,29 @@ async def test_validate_endpoints_accept_good_tokens_and_reject_bad_ones(sandbox
 async def test_the_root_path_answers_ok_for_health_checks(sandbox_server: SandboxServer) -> None:
     async with aiohttp.ClientSession() as session, session.get(sandbox_server.http_url) as resp:
         assert (resp.status, await resp.text()) == (200, "OK")
+
+
+async def test_update_subscriptions_subscribes_a_participant_on_its_behalf(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    listener = Listener()
+    hearer = await join(sandbox_server, room="subs", identity="hearer", auto_subscribe=False)
+    listener.attach(hearer)
+    try:
+        async with joined(sandbox_server, room="subs", identities=["speaker"]) as (speaker,):
+            tone = await publish_tone(speaker)
+            try:
+                track = sandbox_server.rooms.rooms["subs"].participants["speaker"].tracks[tone.publication.sid]
+                await eventually(lambda: track.frames_received > 0)
+                assert not track.subscribers
+                await sandbox_api.room.update_subscriptions(
+                    api.UpdateSubscriptionsRequest(
+                        room="subs", identity="hearer", track_sids=[tone.publication.sid], subscribe=True
+                    )
+                )
+                await eventually(lambda: listener.loud_frames("speaker") >= 20)
+            finally:
+                await tone.aclose()
+    finally:
+        await listener.aclose()
+        await hearer.disconnect()
