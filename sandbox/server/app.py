@@ -43,6 +43,7 @@ class SandboxServer:
     rooms: RoomManager
     agents: AgentDispatcher
     v1_enabled: bool = True
+    ping_timeout: float = 15.0
 
     @property
     def url(self) -> str:
@@ -157,6 +158,7 @@ class _Routes:
             v1=v1,
             auto_subscribe=auto_subscribe,
             can_update_metadata=bool(grants.can_update_own_metadata),
+            ping_timeout=self.server.ping_timeout,
         )
         participant.session = session
         await session.run(join_offer=offer if v1 else None)  # type: ignore[arg-type]
@@ -187,6 +189,7 @@ async def running(
     v1: bool = True,
     empty_timeout: float = 300.0,
     departure_timeout: float = 20.0,
+    ping_timeout: float = 15.0,
 ) -> AsyncIterator[SandboxServer]:
     """Serve the sandbox until the block exits.
 
@@ -196,6 +199,7 @@ async def running(
         v1: serve ``/rtc/v1``; False answers it with 404 so SDKs fall back to ``/rtc`` (v0 signaling).
         empty_timeout: seconds a room nobody joined lives (LiveKit's default 300).
         departure_timeout: seconds a room lives after its last participant left (LiveKit's default 20).
+        ping_timeout: seconds of signaling silence after which a participant is dropped (clients ping every 5 s).
     """
     if not network.is_loopback_address(host):
         raise network.NetworkSetupError("the sandbox binds to loopback only")
@@ -205,6 +209,7 @@ async def running(
     rooms = RoomManager(empty_timeout=empty_timeout, departure_timeout=departure_timeout)
     server = SandboxServer(host=host, port=port, keys=keys, rooms=rooms, agents=AgentDispatcher(rooms=rooms, keys=keys))
     server.v1_enabled = v1
+    server.ping_timeout = ping_timeout
     runner = web.AppRunner(build_app(server), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -76,11 +76,11 @@ class RoomManager:
             if not p.hidden and p.identity != exclude and p.state != models.ParticipantInfo.State.DISCONNECTED
         ]
 
-    def broadcast_participant(self, room: Room, participant: Participant) -> None:
-        """Tell every connected participant (including itself) about a participant's new state."""
+    def broadcast_participant(self, room: Room, participant: Participant, *, to_self: bool = True) -> None:
+        """Tell every connected participant (including itself, unless told not to) about a participant's state."""
         update = rtc_pb.SignalResponse(update=rtc_pb.ParticipantUpdate(participants=[participant.info()]))
         for other in list(room.participants.values()):
-            if other.session is None:
+            if other.session is None or (other is participant and not to_self):
                 continue
             if participant.hidden and other.identity != participant.identity:
                 continue
@@ -102,7 +102,8 @@ class RoomManager:
         room.participants[participant.identity] = participant
         self._cancel_close(room)
         participant.state = models.ParticipantInfo.State.JOINED
-        self.broadcast_participant(room, participant)
+        # The newcomer learns about itself from its JoinResponse, which must be the first message it gets.
+        self.broadcast_participant(room, participant, to_self=False)
         logger.info("participant joined", extra={"room_sid": room.sid, "participant_sid": participant.sid})
 
     def mark_active(self, room: Room, participant: Participant) -> None:

@@ -71,6 +71,7 @@ class ParticipantSession:
         v1: bool,
         auto_subscribe: bool,
         can_update_metadata: bool,
+        ping_timeout: float = PING_TIMEOUT_S,
     ) -> None:
         self.ws = ws
         self.manager = manager
@@ -79,6 +80,7 @@ class ParticipantSession:
         self.v1 = v1
         self.auto_subscribe = auto_subscribe
         self.can_update_metadata = can_update_metadata
+        self.ping_timeout = ping_timeout
         self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._publisher = self._new_link(primary=True)
         self._subscriber: _Link | None = None if v1 else self._new_link(primary=False)
@@ -190,7 +192,16 @@ class ParticipantSession:
                 await writer
 
     async def _read_loop(self) -> None:
-        async for msg in self.ws:
+        while True:
+            try:
+                msg = await self.ws.receive(timeout=self.ping_timeout)
+            except TimeoutError:
+                # The SDK pings every ping_interval; silence this long means the client is gone.
+                logger.info("participant timed out", extra={"participant_sid": self.participant.sid})
+                await self.manager.remove(self.room, self.participant, reason=models.DisconnectReason.SIGNAL_CLOSE)
+                return
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return
             if msg.type != WSMsgType.BINARY:
                 continue
             request = rtc_pb.SignalRequest.FromString(msg.data)

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from livekit import api, rtc
+from livekit.protocol import rtc as rtc_pb
 
 from sandbox.server import SandboxServer, running
 
@@ -280,3 +282,22 @@ async def test_a_hidden_participant_is_not_announced_to_others(sandbox_server: S
                 assert set(bob.remote_participants) == {"alice"}
         finally:
             await observer.disconnect()
+
+
+async def test_a_client_that_stops_signaling_is_dropped_after_the_ping_timeout() -> None:
+    async with running(port=0, ping_timeout=0.5) as server:
+        token = server.token(room="quiet", identity="silent")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"{server.url}/rtc", params={"access_token": token, "protocol": "16"}) as ws,
+        ):
+            first = rtc_pb.SignalResponse.FromString((await ws.receive(timeout=5)).data)
+            assert first.join.participant.identity == "silent"
+            kinds: list[str | None] = []
+            while True:
+                msg = await ws.receive(timeout=5)
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    break
+                kinds.append(rtc_pb.SignalResponse.FromString(msg.data).WhichOneof("message"))
+            assert "leave" in kinds
+            assert "quiet" not in server.rooms.rooms or not server.rooms.rooms["quiet"].participants
