@@ -11,13 +11,17 @@ caller - the LLM's first token):
 - ``voice``: the framework's behaviour for a typed message (spoken reply, transcription paced to the audio);
 - ``auto``: `ChatChannel` answering a typed message in text (audio output off for the turn).
 
-Measured here (2 cores shared with four other engineers' jobs; ``--turns 40``, defaults otherwise):
+Measured here (2 cores shared with four other engineers' jobs; ``--turns 40``, defaults otherwise); "written" is
+when RoomIO has written the chunk to the room (a tap at the end of its transcription chain), "at the caller" is
+after the sandbox server's relay and the caller's SDK (same process and event loop):
 
-    voice: first chunk after LLM first token p50 703.4 ms p95 808.2 ms (mean 716.2 ms, n=40)
-    auto:  first chunk after LLM first token p50 19.0 ms p95 31.2 ms (mean 20.5 ms, n=40)
+    voice: first chunk written by the agent after LLM first token p50 696.2 ms p95 759.9 ms (mean 706.3 ms, n=40)
+    voice: first chunk at the caller after LLM first token p50 697.9 ms p95 760.8 ms (mean 707.3 ms, n=40)
+    auto: first chunk written by the agent after LLM first token p50 11.5 ms p95 17.6 ms (mean 12.0 ms, n=40)
+    auto: first chunk at the caller after LLM first token p50 12.6 ms p95 23.5 ms (mean 14.6 ms, n=40)
 
-The ``auto`` delay includes the text stream's header, the sandbox server's relay and the caller's SDK, all in the
-same event loop as the agent.
+An earlier run under heavier load gave ``auto`` at the caller p50 19.0 ms, p95 31.2 ms. In ``voice`` the text waits
+for the first sentence, its synthesis (non-streaming TTS, 150 ms first byte) and playout to start.
 
 Target: the LLM's first token + under 30 ms for a text reply.
 """
@@ -32,7 +36,7 @@ from typing import Literal
 
 from agent.config.call_config import CallConfig, ChatConfig
 from sandbox.server import running
-from tests.chat.fakes import ScriptedLLM, ToneTTS
+from tests.chat.fakes import RecordingTextOutput, ScriptedLLM, ToneTTS
 from tests.chat.room_harness import room_call
 
 REPLY = "Yes, we are open today. " + " ".join(f"word{i}" for i in range(15)) + "."
@@ -43,12 +47,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(mode: Literal["voice", "auto"], *, turns: int, ttft: float, tts_first_byte: float) -> list[float]:
+async def measure(
+    mode: Literal["voice", "auto"], *, turns: int, ttft: float, tts_first_byte: float
+) -> list[tuple[float, float]]:
     llm = ScriptedLLM(policy=lambda ctx: REPLY, ttft_s=ttft, chunk_delay_s=0.02)
     tts = ToneTTS(first_byte_s=tts_first_byte, ms_per_char=5.0)
     config = CallConfig(chat=ChatConfig(reply_mode=mode))
-    delays: list[float] = []
-    async with running(port=0) as server, room_call(server, config=config, llm=llm, tts=tts) as call:
+    delays: list[tuple[float, float]] = []
+    tap = RecordingTextOutput()
+    async with running(port=0) as server, room_call(server, config=config, llm=llm, tts=tts, text_tap=tap) as call:
         for turn in range(turns):
             before = len(call.reader.streams)
             await call.caller.local_participant.send_text(f"question {turn}", topic="lk.chat")
@@ -60,7 +67,8 @@ async def measure(mode: Literal["voice", "auto"], *, turns: int, ttft: float, tt
             stream = next(s for s in call.reader.streams[before:] if s.text == REPLY)
             first_token = llm.requests[-1].first_token_at
             assert first_token is not None
-            delays.append(stream.chunks[0][0] - first_token)
+            written = next(seg for seg in reversed(tap.segments) if seg.text == REPLY)
+            delays.append((written.chunks[0][0] - first_token, stream.chunks[0][0] - first_token))
             # let the agent finish playing out before the next question
             await asyncio.sleep(0.2)
     return delays
@@ -68,12 +76,16 @@ async def measure(mode: Literal["voice", "auto"], *, turns: int, ttft: float, tt
 
 async def main_async(args: argparse.Namespace) -> None:
     for mode in ("voice", "auto"):
-        delays = await measure(mode, turns=args.turns, ttft=args.ttft, tts_first_byte=args.tts_first_byte)
-        print(
-            f"{mode}: first chunk after LLM first token "
-            f"p50 {percentile(delays, 0.5) * 1000:.1f} ms p95 {percentile(delays, 0.95) * 1000:.1f} ms "
-            f"(mean {statistics.mean(delays) * 1000:.1f} ms, n={len(delays)})"
-        )
+        pairs = await measure(mode, turns=args.turns, ttft=args.ttft, tts_first_byte=args.tts_first_byte)
+        for where, delays in (
+            ("written by the agent", [a for a, _ in pairs]),
+            ("at the caller", [b for _, b in pairs]),
+        ):
+            print(
+                f"{mode}: first chunk {where} after LLM first token "
+                f"p50 {percentile(delays, 0.5) * 1000:.1f} ms p95 {percentile(delays, 0.95) * 1000:.1f} ms "
+                f"(mean {statistics.mean(delays) * 1000:.1f} ms, n={len(delays)})"
+            )
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from livekit import rtc
 from livekit.agents import AgentSession, APIConnectOptions
 from livekit.agents.testing import fake_job_context
-from livekit.agents.voice import room_io
+from livekit.agents.voice import io, room_io
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agent.chat import ChatChannel
@@ -96,7 +96,7 @@ async def room_call(
     tts: ToneTTS | None = None,
     welcome: str = "",
     welcome_interruptible: bool = True,
-    sync_transcription: bool | None = None,
+    text_tap: io.TextOutput | None = None,
 ) -> AsyncIterator[RoomCall]:
     config = config or CallConfig()
     llm = llm or ScriptedLLM()
@@ -113,11 +113,8 @@ async def room_call(
         conn_options=SessionConnectOptions(tts_conn_options=APIConnectOptions(max_retry=0, timeout=5.0)),
     )
     chat = ChatChannel(session=session, config=config)
-    text_output = (
-        room_io.TextOutputOptions()
-        if sync_transcription is None
-        else room_io.TextOutputOptions(sync_transcription=sync_transcription)
-    )
+    # `text_tap` sees each chunk of the agent's transcription once RoomIO has written it to the room
+    text_output = room_io.TextOutputOptions(next_in_chain=text_tap)
     options = room_io.RoomOptions(
         participant_identity="caller",
         text_input=chat.text_input_options(),
