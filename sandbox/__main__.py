@@ -66,6 +66,27 @@ def _token(argv: Sequence[str]) -> int:
     return 0
 
 
+def _state(argv: Sequence[str]) -> int:
+    import json
+    import urllib.request
+
+    from livekit import api
+
+    from sandbox.server import DEV_API_KEY, DEV_API_SECRET
+
+    parser = argparse.ArgumentParser(prog="python -m sandbox state")
+    parser.add_argument("--url", default="http://127.0.0.1:7880")
+    parser.add_argument("--api-key", default=DEV_API_KEY)
+    parser.add_argument("--api-secret", default=DEV_API_SECRET)
+    args = parser.parse_args(argv)
+    token = api.AccessToken(args.api_key, args.api_secret).with_grants(api.VideoGrants(room_list=True)).to_jwt()
+    url = args.url.replace("ws://", "http://", 1).rstrip("/") + "/sandbox/state"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        print(json.dumps(json.loads(response.read()), indent=2))
+    return 0
+
+
 def _netns(argv: Sequence[str]) -> int:
     from sandbox.server.process import netns_command, netns_env
 
@@ -86,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return providers_main(args[1:])
     if args and args[0] == "token":
         return _token(args[1:])
+    if args and args[0] == "state":
+        return _state(args[1:])
     if args and args[0] == "netns":
         return _netns(args[1:])
     parsed = _serve_parser().parse_args(args)

@@ -1,7 +1,8 @@
 """The HTTP application and its lifecycle: routes, the ``running()`` context manager, and the server handle.
 
 Routes: ``/rtc`` and ``/rtc/v1`` (signaling websockets) with their ``/validate`` twins, ``/agent`` (workers),
-``/twirp/livekit.RoomService/*`` and ``/twirp/livekit.AgentDispatchService/*``, and ``GET /`` (health).
+``/twirp/livekit.RoomService/*`` and ``/twirp/livekit.AgentDispatchService/*``, ``GET /`` (health) and
+``GET /sandbox/state`` (a JSON snapshot for QA, see ``introspect``).
 The server binds to loopback only.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from livekit.protocol import models
 
-from . import network
+from . import introspect, network
 from .agents import AgentDispatcher
 from .auth import DEV_API_KEY, DEV_API_SECRET, AuthError, Keys, require_video
 from .rooms import RoomManager
@@ -170,6 +171,7 @@ def build_app(server: SandboxServer) -> web.Application:
     twirp = TwirpHandler(keys=server.keys, rooms=server.rooms, agents=server.agents)
     app = web.Application()
     app.router.add_get("/", routes.health)
+    app.router.add_get("/sandbox/state", introspect.handler(keys=server.keys, rooms=server.rooms, agents=server.agents))
     app.router.add_get("/rtc/v1", routes.rtc_v1)
     app.router.add_get("/rtc", routes.rtc_v0)
     app.router.add_get("/rtc/v1/validate", routes.validate)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -13,61 +11,7 @@ from livekit.protocol import agent as agent_pb
 
 from sandbox.server import SandboxServer, running
 
-from .server_helpers import eventually
-
-
-class RawWorker:
-    """A worker speaking the /agent protocol by hand, so each message can be asserted."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.worker_id = ""
-
-    async def send(self, message: agent_pb.WorkerMessage) -> None:
-        await self.ws.send_bytes(message.SerializeToString())
-
-    async def receive(self, *, within: float = 5.0) -> agent_pb.ServerMessage:
-        msg = await self.ws.receive(timeout=within)
-        assert msg.type == aiohttp.WSMsgType.BINARY, msg
-        return agent_pb.ServerMessage.FromString(msg.data)
-
-    async def next_of(self, kind: str, *, within: float = 5.0) -> agent_pb.ServerMessage:
-        async with asyncio.timeout(within):
-            while True:
-                message = await self.receive(within=within)
-                if message.WhichOneof("message") == kind:
-                    return message
-
-    async def accept(self, *, identity: str = "agent-1") -> agent_pb.JobAssignment:
-        request = (await self.next_of("availability")).availability
-        await self.send(
-            agent_pb.WorkerMessage(
-                availability=agent_pb.AvailabilityResponse(
-                    job_id=request.job.id, available=True, participant_identity=identity
-                )
-            )
-        )
-        return (await self.next_of("assignment")).assignment
-
-    async def set_status(self, status: int, *, load: float = 0.0) -> None:
-        await self.send(agent_pb.WorkerMessage(update_worker=agent_pb.UpdateWorkerStatus(status=status, load=load)))  # type: ignore[arg-type]
-
-
-@asynccontextmanager
-async def raw_worker(server: SandboxServer, *, agent_name: str = "tester") -> AsyncIterator[RawWorker]:
-    token = api.AccessToken(server.api_key, server.api_secret).with_grants(api.VideoGrants(agent=True)).to_jwt()
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{server.url}/agent", headers={"Authorization": f"Bearer {token}"}) as ws,
-    ):
-        worker = RawWorker(ws)
-        await worker.send(
-            agent_pb.WorkerMessage(
-                register=agent_pb.RegisterWorkerRequest(type=agent_pb.JobType.JT_ROOM, agent_name=agent_name)
-            )
-        )
-        worker.worker_id = (await worker.next_of("register")).register.worker_id
-        yield worker
+from .server_helpers import eventually, raw_worker
 
 
 async def test_a_worker_registers_and_gets_a_worker_id(sandbox_server: SandboxServer) -> None:
