@@ -41,6 +41,7 @@ from livekit.agents.utils import http_context
 from livekit.agents.voice import room_io
 from livekit.agents.voice.background_audio import BackgroundAudioPlayer
 from livekit.agents.voice.events import CloseEvent
+from livekit.rtc._ffi_client import FfiClient
 
 from agent import pipeline
 from agent.chat import ChatChannel
@@ -85,6 +86,7 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["shared"] = pipeline.load_shared(get_settings())
     http_context._create_ssl_context()
     tokenize.basic.hyphenate_word("warm")
+    FfiClient.instance  # noqa: B018 - loads and initializes the WebRTC FFI library of this process now
 
 
 def participant_identity(job_id: str, *, agent_name: str) -> str:

@@ -5,7 +5,9 @@
 Starts ``python -m sandbox`` and ``python -m agent start`` as child processes and the fake OpenAI/Deepgram servers
 in this process (TTS first byte delayed by ``--tts-first-byte``), all on 127.0.0.1. Each run mints a room, joins a
 caller (``rtc.Room``, microphone published, as a browser does), dispatches ``webcall-agent`` with ``CreateDispatch``
-and measures until the caller receives the first non-silent frame of the welcome. Prints every run and the median.
+and measures until the caller receives the first non-silent frame of the welcome. Prints every run with its steps as
+the caller sees them (agent joined, agent track published, track subscribed, first frame, first audible frame) and
+the worker's own timeline (``call started``), then the median.
 """
 
 from __future__ import annotations
@@ -20,26 +22,34 @@ import time
 from livekit import api
 
 from sandbox.providers import speech
-from sandbox.server.process import start_server_process
+from sandbox.server.process import ServerProcess, start_server_process
 from tests.e2e.stack import Caller, WorkerProcess, dispatch, providers, room_name, until, worker_env
 
 WELCOME = {"welcome": {"text": "Hello! Thanks for calling. How can I help you today?", "interruptible": True}}
 
 
-async def one_run(*, lk: api.LiveKitAPI, caller_server: object, worker: WorkerProcess) -> tuple[float, float]:
-    from sandbox.server.process import ServerProcess
-
-    assert isinstance(caller_server, ServerProcess)
+async def one_run(*, lk: api.LiveKitAPI, server: ServerProcess, worker: WorkerProcess) -> dict[str, float]:
+    """Seconds from dispatch to each step the caller sees."""
     room = room_name("bench")
     await lk.room.create_room(api.CreateRoomRequest(name=room))
-    caller = await Caller.join(caller_server, room=room, microphone=True)
+    caller = await Caller.join(server, room=room, microphone=True)
+    steps: dict[str, float] = {}
+
+    def mark(step: str) -> None:
+        steps.setdefault(step, time.monotonic() - started)
+
+    caller.room.on("participant_connected", lambda *_: mark("agent_joined"))
+    caller.room.on("track_published", lambda *_: mark("track_published"))
+    caller.room.on("track_subscribed", lambda *_: mark("track_subscribed"))
     try:
         started = time.monotonic()
         await dispatch(lk, room=room, metadata=json.dumps(WELCOME))
         await until(lambda: caller.first_loud_at(started), within_s=30, what="welcome audio")
-        first_frame = caller.heard[0][0] - started
-        first_loud = (caller.first_loud_at(started) or 0.0) - started
-        return first_frame, first_loud
+        steps["first_frame"] = caller.heard[0][0] - started
+        steps["first_audible"] = (caller.first_loud_at(started) or 0.0) - started
+        timeline = next((r.get("timeline_ms") for r in worker.room_records(room) if r.get("timeline_ms")), None)
+        print(f"  worker timeline (ms from entrypoint start): {timeline}")
+        return steps
     finally:
         await caller.leave()
         await lk.room.delete_room(api.DeleteRoomRequest(room=room))
@@ -59,10 +69,17 @@ async def main(runs: int, tts_first_byte: float) -> int:
                 await asyncio.sleep(3.0)  # idle job processes finish their prewarm
                 results = []
                 for i in range(runs):
-                    first_frame, first_loud = await one_run(lk=lk, caller_server=server, worker=worker)
-                    results.append(first_loud)
-                    print(f"run {i + 1}: first audio frame {first_frame:.3f} s, first welcome audio {first_loud:.3f} s")
-                print(f"median dispatch -> first welcome audio: {statistics.median(results):.3f} s over {runs} runs")
+                    steps = await one_run(lk=lk, server=server, worker=worker)
+                    results.append(steps)
+                    print(
+                        f"run {i + 1}: "
+                        + ", ".join(f"{k} {v:.3f} s" for k, v in sorted(steps.items(), key=lambda kv: kv[1]))
+                    )
+                for step in ("agent_joined", "track_published", "track_subscribed", "first_frame", "first_audible"):
+                    values = [r[step] for r in results if step in r]
+                    print(f"median dispatch -> {step}: {statistics.median(values):.3f} s")
+                median = statistics.median(r["first_audible"] for r in results)
+                print(f"median dispatch -> first welcome audio: {median:.3f} s over {runs} runs")
             finally:
                 await lk.aclose()
                 await worker.aclose()
