@@ -100,3 +100,33 @@ async def test_a_failing_tts_is_announced_in_the_chat_and_typed_messages_are_sti
 
         assert DEGRADED_NOTICE in call.reader.texts("lk.transcription")
         assert "answer to: first" in call.reader.texts("lk.transcription")
+
+
+async def test_a_long_unicode_message_arrives_whole_over_the_wire_and_is_truncated_to_the_limit(
+    sandbox_server: SandboxServer,
+) -> None:
+    text = "🦜 مرحبا नमस्ते 你好 e\u0301 " * 800  # ~19k characters, sent as a multi-chunk text stream
+    async with room_call(sandbox_server) as call:
+        await call.caller.local_participant.send_text(text, topic="lk.chat")
+        await eventually(lambda: bool(call.reader.texts("lk.transcription")), within=20)
+
+        asked = last_user_text(call.llm.requests[0].chat_ctx)
+        assert asked == text[:4000]
+        assert [(e.code, e.data) for e in call.chat.events] == [
+            ("chat_message_truncated", {"length": len(text), "limit": 4000})
+        ]
+
+
+async def test_a_flood_of_messages_over_the_wire_is_throttled_and_every_message_reaches_the_llm(
+    sandbox_server: SandboxServer,
+) -> None:
+    messages = [f"flood {i}" for i in range(60)]
+    async with room_call(sandbox_server) as call:
+        await asyncio.gather(*(call.caller.local_participant.send_text(m, topic="lk.chat") for m in messages))
+        await eventually(lambda: sum(i.role == "user" for i in call.chat.transcript.items) == len(messages), within=20)
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=60)
+
+        asked = "\n".join(last_user_text(r.chat_ctx) for r in call.llm.requests).split("\n")
+        assert sorted(asked) == sorted(messages)
+        assert len(call.llm.requests) < len(messages)
+        assert any(e.code == "chat_throttled" for e in call.chat.events)
