@@ -170,9 +170,10 @@ def play_welcome(
 class CallLimits:
     """Maximum duration and user silence for one session. `start` once, `aclose` at the end."""
 
-    def __init__(self, *, session: AgentSession[Any], limits: Limits) -> None:
+    def __init__(self, *, session: AgentSession[Any], limits: Limits, watch_silence: bool = True) -> None:
         self._session = session
         self._limits = limits
+        self._watch_silence = watch_silence
         self._reprompts = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._ending = False
@@ -181,10 +182,12 @@ class CallLimits:
 
     def start(self) -> None:
         self._spawn(self._max_duration())
-        self._session.on("user_state_changed", self._on_user_state)
+        if self._watch_silence:
+            self._session.on("user_state_changed", self._on_user_state)
 
     async def aclose(self) -> None:
-        self._session.off("user_state_changed", self._on_user_state)
+        if self._watch_silence:
+            self._session.off("user_state_changed", self._on_user_state)
         tasks, self._tasks = set(self._tasks), set()
         for task in tasks:
             task.cancel()

@@ -210,7 +210,8 @@ class Call:
         self._agent = agent
         self._caller = caller
         self._settings = settings
-        self._limits = CallLimits(session=session, limits=agent.config.limits)
+        # A scribe stays silent through silences: nobody is waiting for it to speak.
+        self._limits = CallLimits(session=session, limits=agent.config.limits, watch_silence=not agent.config.is_scribe)
         self._chat = ChatChannel(session=session, config=agent.config)
         self._ambience: BackgroundAudioPlayer | None = None
         self._scribe: Scribe | None = None

@@ -134,11 +134,12 @@ class Caller:
         attributes: dict[str, str] | None = None,
         metadata: str = "",
         microphone: bool = False,
+        name: str = "Caller",
     ) -> Caller:
         token = (
             api.AccessToken(server.api_key, server.api_secret)
             .with_identity(identity)
-            .with_name("Caller")
+            .with_name(name)
             .with_metadata(metadata)
             .with_attributes(attributes or {})
             .with_grants(api.VideoGrants(room_join=True, room=room))
