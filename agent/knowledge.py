@@ -34,7 +34,9 @@ from pathlib import Path
 import bm25s
 from livekit.agents import llm
 
+from agent.config import collections
 from agent.config.call_config import CallConfig, ConfigWarning
+from agent.config.collections import collection_dir
 from agent.settings import Settings, get_settings
 
 logger = logging.getLogger("webcall.knowledge")
@@ -45,7 +47,6 @@ PASSAGE_CHARS = 600
 DEFAULT_TOP_K = 4
 MAX_QUERY_CHARS = 500
 MAX_RESULT_CHARS = 4000
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 KNOWLEDGE_INSTRUCTIONS = (
     "You can search the call's knowledge base with the search_knowledge tool. Use it for any question about facts "
@@ -248,15 +249,7 @@ _cache_lock = threading.Lock()
 
 
 def knowledge_root(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).config_dir / "knowledge"
-
-
-def collection_dir(collection_id: str, *, root: Path) -> Path | None:
-    """The collection's directory, or None for an unknown or malformed id (ids never escape `root`)."""
-    if not _ID_PATTERN.match(collection_id):
-        return None
-    directory = root / collection_id
-    return directory if directory.is_dir() else None
+    return collections.knowledge_root((settings or get_settings()).config_dir)
 
 
 def load_collection(collection_id: str, *, root: Path) -> Collection | None:
@@ -332,17 +325,8 @@ def unknown_ids(config: CallConfig, *, settings: Settings | None = None) -> tupl
 
 
 def unknown_warnings(config: CallConfig, *, settings: Settings | None = None) -> tuple[ConfigWarning, ...]:
-    """`unknown_knowledge_base` warnings for the resolver or call events (the message names no id)."""
-    root = knowledge_root(settings)
-    return tuple(
-        ConfigWarning(
-            code="unknown_knowledge_base",
-            field=f"knowledge_base_ids[{i}]",
-            message="knowledge base id is not known; ignored",
-        )
-        for i, kb in enumerate(config.knowledge_base_ids)
-        if collection_dir(kb, root=root) is None
-    )
+    """`unknown_knowledge_base` warnings for call events (the message names no id)."""
+    return collections.unknown_collection_warnings(config.knowledge_base_ids, root=knowledge_root(settings))
 
 
 def knowledge_for(config: CallConfig, *, settings: Settings | None = None) -> KnowledgeBase | None:
@@ -395,7 +379,7 @@ def main(argv: list[str]) -> int:
     root: Path = args.root or knowledge_root()
     ids: list[str] = list(args.ids)
     if not ids and root.is_dir():
-        ids = sorted(p.name for p in root.iterdir() if p.is_dir() and _ID_PATTERN.match(p.name))
+        ids = sorted(p.name for p in root.iterdir() if collection_dir(p.name, root=root) is not None)
     status = 0
     for collection_id in ids:
         try:

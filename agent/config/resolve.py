@@ -24,6 +24,7 @@ from pathlib import Path
 
 from agent.config.call_config import CallConfig, ConfigWarning, Source, WarningCode
 from agent.config.caller import allowed_leaves, attributes_document
+from agent.config.collections import knowledge_root, unknown_collection_warnings
 from agent.config.diagnostics import warn
 from agent.config.dialects import ParsedDocument, parse_document
 from agent.config.dialects.scaiwave import call_id_from_room
@@ -114,6 +115,10 @@ def _resolve(sources: CallSources, *, settings: Settings) -> CallConfig:
     )
     normalize(draft, settings=settings, voices=load_voice_table(settings.config_dir.resolve() / "voices.yaml"))
     _texts(draft, prompts_dir=settings.prompts_dir)
+    kb_ids = draft.fields.get("knowledge_base_ids", ((), "default"))[0]
+    if isinstance(kb_ids, (list, tuple)):
+        root = knowledge_root(settings.config_dir)
+        draft.warnings += unknown_collection_warnings((str(kb) for kb in kb_ids), root=root)
     return _build(draft, dialect=dialect or "native", profile=profiles[-1].name, warnings=warnings + draft.warnings)
 
 
