@@ -158,9 +158,15 @@ class Caller:
         if self._source is None:
             self._source = rtc.AudioSource(sample_rate, 1)
             track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
+            subscribed = asyncio.Event()
+            self.room.on("local_track_subscribed", lambda _track: subscribed.set())
             await self.room.local_participant.publish_track(
                 track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
             )
+            if self.room.remote_participants:
+                # Someone (the agent) is there: speak once they receive the track, or the first words are lost.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(subscribed.wait(), timeout=5)
 
     def _on_track(
         self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
