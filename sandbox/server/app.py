@@ -19,6 +19,7 @@ from livekit.protocol import models
 from . import introspect, network
 from .agents import AgentDispatcher
 from .auth import DEV_API_KEY, DEV_API_SECRET, AuthError, Keys, require_video
+from .media import enable_opus_passthrough
 from .rooms import RoomManager
 from .rtc import ParticipantSession, decode_join_request
 from .state import Participant, new_sid
@@ -207,6 +208,7 @@ async def running(
         raise network.NetworkSetupError("the sandbox binds to loopback only")
     network.check_host_network()
     network.restrict_ice_to_loopback()
+    enable_opus_passthrough()
     keys = Keys(api_key, api_secret)
     rooms = RoomManager(empty_timeout=empty_timeout, departure_timeout=departure_timeout)
     server = SandboxServer(host=host, port=port, keys=keys, rooms=rooms, agents=AgentDispatcher(rooms=rooms, keys=keys))

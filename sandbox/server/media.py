@@ -1,17 +1,26 @@
-"""Media: one fan-out per published audio track, and the aiortc peer-connection settings the server uses.
+"""Media: Opus forwarded without re-encoding, one fan-out per published audio track, and peer-connection settings.
 
-aiortc decodes each incoming Opus stream; ``MediaRelay`` hands the decoded frames to every subscriber's sender,
-which re-encodes them. A sink always reads the track, so frames never pile up while nobody is subscribed, and it
-records how many frames arrived and how loud they were (introspection for tests).
+aiortc's receiver normally decodes every frame and its sender re-encodes; a second Opus pass plus the timing
+jitter of a Python event loop audibly degrades speech (whisper mishears words it gets right after one pass). So
+for Opus the receiver's decoder thread is replaced by one that hands the encoded frame on as an ``av.Packet``
+(RTP timestamp as pts), and the sender packs it unchanged: the payload the publisher encoded is what every
+subscriber decodes, as with a real SFU. ``MediaRelay`` fans the packets out to every subscriber's sender. A sink
+always reads the track, so packets never pile up while nobody is subscribed, and it decodes them to record how
+many frames arrived and how loud they were (introspection for tests).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fractions
 import logging
+import queue
+import threading
 from typing import Any
 
+import aiortc.rtcrtpreceiver
+import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
 from aiortc.contrib.media import MediaRelay
@@ -20,6 +29,49 @@ from aiortc.mediastreams import MediaStreamError
 from .state import Track
 
 logger = logging.getLogger("sandbox.media")
+
+_OPUS_TIME_BASE = fractions.Fraction(1, 48000)
+_ORIGINAL_DECODER_WORKER = aiortc.rtcrtpreceiver.decoder_worker
+
+
+def _passthrough_decoder_worker(
+    loop: asyncio.AbstractEventLoop,
+    input_q: queue.Queue[Any],
+    output_q: asyncio.Queue[Any],
+    decode_error: threading.Event,
+) -> None:
+    """aiortc's decoder thread, except that Opus frames are passed on encoded."""
+    fallback_q: queue.Queue[Any] | None = None
+    while True:
+        task = input_q.get()
+        if task is None:
+            if fallback_q is not None:
+                fallback_q.put(None)
+            else:
+                asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
+            return
+        codec, encoded_frame = task
+        if codec.name.lower() != "opus":
+            # Anything else (video) goes to aiortc's own decoder, running on this thread's queue.
+            if fallback_q is None:
+                fallback_q = queue.Queue()
+                threading.Thread(
+                    target=_ORIGINAL_DECODER_WORKER,
+                    args=(loop, fallback_q, output_q, decode_error),
+                    name="sandbox-decoder",
+                    daemon=True,
+                ).start()
+            fallback_q.put(task)
+            continue
+        packet = av.Packet(encoded_frame.data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = _OPUS_TIME_BASE
+        asyncio.run_coroutine_threadsafe(output_q.put(packet), loop)
+
+
+def enable_opus_passthrough() -> None:
+    """Forward Opus as received instead of decoding and re-encoding it. Process-wide and idempotent."""
+    aiortc.rtcrtpreceiver.decoder_worker = _passthrough_decoder_worker
 
 
 def new_peer_connection() -> RTCPeerConnection:
@@ -41,17 +93,24 @@ class Fanout:
         return proxy
 
     async def _drain(self, proxy: MediaStreamTrack) -> None:
+        decoder = av.CodecContext.create("libopus", "r")
         while True:
             try:
-                frame: Any = await proxy.recv()
+                item: Any = await proxy.recv()
             except MediaStreamError:
                 return
             self._track.frames_received += 1
-            if self._track.frames_received % 5 == 0:
+            # Every packet goes through the decoder (Opus carries state from packet to packet); every fifth is
+            # measured.
+            frames = decoder.decode(item) if isinstance(item, av.Packet) else [item]
+            if self._track.frames_received % 5:
+                continue
+            for frame in frames:
                 samples = frame.to_ndarray()
                 if samples.size:
-                    level = float(np.abs(samples.astype(np.float32)).max()) / 32768.0
-                    self._track.peak_level = max(self._track.peak_level, level)
+                    peak = float(np.abs(samples.astype(np.float32)).max())
+                    scale = 1.0 if samples.dtype.kind == "f" else 32768.0
+                    self._track.peak_level = max(self._track.peak_level, peak / scale)
 
     async def aclose(self) -> None:
         self._sink.cancel()
