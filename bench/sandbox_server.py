@@ -4,20 +4,24 @@ Run: ``.venv/bin/python -m bench.sandbox_server [--runs 10] [--rooms 1 2 4]``. P
 
 - connect: ``rtc.Room.connect()`` to a running server (``/rtc/v1``, one peer connection, ICE/DTLS on loopback);
 - audio latency: from the first tone frame handed to ``AudioSource.capture_frame`` (20 ms source queue) at one
-  client to the first loud frame out of ``AudioStream`` at the other (SDK capture and receive buffers, Opus both
-  ways, aiortc decode + re-encode);
+  client to the first loud frame out of ``AudioStream`` at the other (SDK capture and receive buffers, Opus encode
+  and decode, the server's forwarding);
 - dispatch: ``CreateDispatch`` (livekit-api) to the ``AvailabilityRequest`` arriving at a raw ``/agent`` worker;
 - server CPU: ``python -m sandbox`` as a child process, N rooms of two participants each publishing a tone
   (2N forwarded streams) for 10 s; CPU seconds of the server process per wall second, from ``/proc``.
 
-Measured 2026-11-21 on the shared 2-vCPU box (1-minute load average 3-8 from other engineers' runs), 10 runs:
+Measured 2026-11-22 on the shared 2-vCPU box (1-minute load average about 2 from other engineers' runs), 10 runs,
+Opus forwarded unchanged:
 
-    connect                      median 0.109 s  max 0.142 s
-    audio latency                median 0.174 s  max 0.211 s
-    dispatch                     median 0.004 s  max 0.013 s
-    server cpu, 1 room / 2 streams   0.20 cores (0.10 per stream)
-    server cpu, 2 rooms / 4 streams  0.38 cores (0.095 per stream)
-    server cpu, 4 rooms / 8 streams  0.65 cores (0.082 per stream)
+    connect                      median 0.098 s  max 0.116 s
+    audio latency                median 0.150 s  max 0.166 s
+    dispatch                     median 0.001 s  max 0.003 s
+    server cpu, 1 room / 2 streams   0.08 cores (0.041 per stream)
+    server cpu, 2 rooms / 4 streams  0.15 cores (0.036 per stream)
+    server cpu, 4 rooms / 8 streams  0.24 cores (0.030 per stream)
+
+With aiortc decoding and re-encoding every stream (the first version, load 3-8) it was 0.174 s median audio latency
+and 0.08-0.10 cores per stream.
 """
 
 from __future__ import annotations
