@@ -121,6 +121,7 @@ class Caller:
     identity: str
     heard: list[tuple[float, float]] = field(default_factory=list)  # (time.monotonic, rms) per received frame
     transcriptions: list[str] = field(default_factory=list)
+    ambience: list[tuple[float, float]] = field(default_factory=list)  # the agent's background_audio track
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _source: rtc.AudioSource | None = None
 
@@ -171,18 +172,20 @@ class Caller:
     def _on_track(
         self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
-        if track.kind == rtc.TrackKind.KIND_AUDIO and publication.name != "background_audio":
-            self._spawn(self._listen(rtc.AudioStream(track, sample_rate=24000, num_channels=1)))
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
+            return
+        into = self.ambience if publication.name == "background_audio" else self.heard
+        self._spawn(self._listen(rtc.AudioStream(track, sample_rate=24000, num_channels=1), into=into))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _listen(self, stream: rtc.AudioStream) -> None:
+    async def _listen(self, stream: rtc.AudioStream, *, into: list[tuple[float, float]]) -> None:
         async for event in stream:
             samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float32)
-            self.heard.append((time.monotonic(), float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0))
+            into.append((time.monotonic(), float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0))
 
     def _on_transcription(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
         async def read() -> None:

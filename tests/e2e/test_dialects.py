@@ -77,6 +77,17 @@ async def test_a_call_minted_by_each_platform_runs_as_configured(stack: Stack, d
         assert words(" ".join(r.text for r in speech)) == welcome
         assert words(caller.transcriptions[0]) == welcome
 
+        if expected["ambience"]["enabled"]:
+            await until(
+                lambda: (
+                    sum(1 for _, rms in caller.ambience if rms > 5) > 50
+                ),  # a quiet clip at volume 0.3, but not silence
+                within_s=20,
+                what="the ambience clip on its own track",
+            )
+        else:
+            assert caller.ambience == [], "no ambience track unless configured"
+
         await caller.type("What are your opening hours?")
 
         def chats() -> list[RecordedRequest]:
