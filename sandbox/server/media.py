@@ -31,7 +31,6 @@ from .state import Track
 logger = logging.getLogger("sandbox.media")
 
 _OPUS_TIME_BASE = fractions.Fraction(1, 48000)
-_ORIGINAL_DECODER_WORKER = aiortc.rtcrtpreceiver.decoder_worker
 
 
 def _passthrough_decoder_worker(
@@ -40,28 +39,17 @@ def _passthrough_decoder_worker(
     output_q: asyncio.Queue[Any],
     decode_error: threading.Event,
 ) -> None:
-    """aiortc's decoder thread, except that Opus frames are passed on encoded."""
-    fallback_q: queue.Queue[Any] | None = None
+    """aiortc's decoder thread, except that Opus frames are passed on encoded and everything else is dropped.
+
+    Video is never forwarded, so decoding it would only burn CPU and pile frames up in a queue nobody reads.
+    """
     while True:
         task = input_q.get()
         if task is None:
-            if fallback_q is not None:
-                fallback_q.put(None)
-            else:
-                asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
+            asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
             return
         codec, encoded_frame = task
         if codec.name.lower() != "opus":
-            # Anything else (video) goes to aiortc's own decoder, running on this thread's queue.
-            if fallback_q is None:
-                fallback_q = queue.Queue()
-                threading.Thread(
-                    target=_ORIGINAL_DECODER_WORKER,
-                    args=(loop, fallback_q, output_q, decode_error),
-                    name="sandbox-decoder",
-                    daemon=True,
-                ).start()
-            fallback_q.put(task)
             continue
         packet = av.Packet(encoded_frame.data)
         packet.pts = encoded_frame.timestamp

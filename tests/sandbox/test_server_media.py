@@ -301,3 +301,30 @@ async def test_a_client_that_stops_signaling_is_dropped_after_the_ping_timeout()
                 kinds.append(rtc_pb.SignalResponse.FromString(msg.data).WhichOneof("message"))
             assert "leave" in kinds
             assert "quiet" not in server.rooms.rooms or not server.rooms.rooms["quiet"].participants
+
+
+async def test_a_published_video_track_is_announced_and_audio_still_flows(sandbox_server: SandboxServer) -> None:
+    listener = Listener()
+    async with joined(sandbox_server, room="cam", identities=["alice", "bob"]) as (alice, bob):
+        listener.attach(bob)
+        video = rtc.VideoSource(160, 120)
+        camera = await alice.local_participant.publish_track(
+            rtc.LocalVideoTrack.create_video_track("cam", video),
+            rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA),
+        )
+        blank = rtc.VideoFrame(160, 120, rtc.VideoBufferType.RGBA, bytes(160 * 120 * 4))
+
+        async def film() -> None:
+            while True:
+                video.capture_frame(blank)
+                await asyncio.sleep(1 / 15)
+
+        filming = asyncio.create_task(film())
+        tone = await publish_tone(alice)
+        try:
+            await eventually(lambda: listener.loud_frames("alice") >= 20)
+            assert camera.sid in bob.remote_participants["alice"].track_publications
+        finally:
+            filming.cancel()
+            await tone.aclose()
+            await listener.aclose()
