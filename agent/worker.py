@@ -310,6 +310,7 @@ class WelcomePrefetch:
         self._config = config
         self._frames: asyncio.Queue[rtc.AudioFrame | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.failed = False
         if engine is not None:
             self._task = asyncio.create_task(self._run(engine), name="welcome_prefetch")
 
@@ -325,7 +326,7 @@ class WelcomePrefetch:
 
     def audio_for(self, config: CallConfig) -> AsyncIterator[rtc.AudioFrame] | None:
         """The prefetched audio if the final config would say the same thing the same way, else None."""
-        if self._task is None:
+        if self._task is None or self.failed:
             return None
         if config.welcome.text != self._config.welcome.text or config.tts != self._config.tts:
             self._task.cancel()
@@ -344,8 +345,9 @@ class WelcomePrefetch:
                 async for audio in stream:
                     self._frames.put_nowait(audio.frame)
         except Exception:
-            logger.warning("welcome prefetch failed")
-            raise
+            # The session then synthesizes the welcome itself (with its retries and fallbacks).
+            self.failed = True
+            logger.warning("welcome prefetch failed", exc_info=True)
         finally:
             self._frames.put_nowait(None)
             await engine.aclose()

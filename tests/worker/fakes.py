@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import APIConnectOptions, llm, stt, tts, utils
+from livekit.agents import APIConnectOptions, APIStatusError, llm, stt, tts, utils
 from livekit.agents.language import LanguageCode
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.voice import io
@@ -82,8 +82,11 @@ class _ScriptedStream(llm.LLMStream):
 class ToneTTS(tts.TTS[Any]):
     """A 220 Hz tone `ms_per_char` long per character; records texts and the voice/speed it was set to."""
 
-    def __init__(self, *, ms_per_char: float = 10.0, voice: str = "tone", speed: float = 1.0) -> None:
+    def __init__(
+        self, *, ms_per_char: float = 10.0, voice: str = "tone", speed: float = 1.0, failing: bool = False
+    ) -> None:
         super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=16000, num_channels=1)
+        self.failing = failing
         self.ms_per_char = ms_per_char
         self.voice = voice
         self.speed = speed
@@ -102,6 +105,8 @@ class ToneTTS(tts.TTS[Any]):
 class _ToneStream(tts.ChunkedStream):
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         assert isinstance(self._tts, ToneTTS)
+        if self._tts.failing:
+            raise APIStatusError("tts unavailable", status_code=500, retryable=False)
         output_emitter.initialize(
             request_id=utils.shortuuid(), sample_rate=16000, num_channels=1, mime_type="audio/pcm"
         )
