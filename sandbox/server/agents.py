@@ -299,7 +299,7 @@ class AgentDispatcher:
                     job.state.ended_at = _now()
                     return
                 continue
-            await self._hand_over(worker, job, answer)
+            await self._hand_over(worker, job, answer=answer)
             return
 
     async def _ask(self, worker: Worker, job: agent_pb.Job) -> agent_pb.AvailabilityResponse | None:
@@ -312,7 +312,7 @@ class AgentDispatcher:
             worker.availability.pop(job.id, None)
             return None
 
-    async def _hand_over(self, worker: Worker, job: agent_pb.Job, answer: agent_pb.AvailabilityResponse) -> None:
+    async def _hand_over(self, worker: Worker, job: agent_pb.Job, *, answer: agent_pb.AvailabilityResponse) -> None:
         identity = answer.participant_identity or f"agent-{job.id}"
         token = self.keys.mint_agent_token(
             room=job.room.name,

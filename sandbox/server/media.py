@@ -39,7 +39,8 @@ def _passthrough_decoder_worker(
     output_q: asyncio.Queue[Any],
     decode_error: threading.Event,
 ) -> None:
-    """aiortc's decoder thread, except that Opus frames are passed on encoded and everything else is dropped.
+    """aiortc's decoder thread (same positional signature), except that Opus frames are passed on encoded and
+    everything else is dropped.
 
     Video is never forwarded, so decoding it would only burn CPU and pile frames up in a queue nobody reads.
     """

@@ -41,6 +41,7 @@ _ORIGINAL_ADD_REMOTE_CANDIDATE = aioice.ice.Connection.add_remote_candidate
 _local_addresses: frozenset[str] = frozenset()
 
 
+# The two patches keep aioice's own positional signatures.
 def _local_only_request_received(
     self: aioice.ice.Connection, message: Any, addr: tuple[str, int], protocol: Any
 ) -> None:

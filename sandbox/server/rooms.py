@@ -122,7 +122,7 @@ class RoomManager:
         session = participant.session
         participant.session = None
         for track in list(participant.tracks.values()):
-            await self.unpublish(room, participant, track, notify=False)
+            await self.unpublish(room, participant, track=track, notify=False)
         participant.state = models.ParticipantInfo.State.DISCONNECTED
         participant.bump()
         self.broadcast_participant(room, participant)
@@ -171,19 +171,19 @@ class RoomManager:
 
     # --- tracks -----------------------------------------------------------------------------------------------
 
-    def publish(self, room: Room, participant: Participant, track: Track) -> None:
+    def publish(self, room: Room, participant: Participant, *, track: Track) -> None:
         participant.tracks[track.info.sid] = track
         participant.bump()
         self.broadcast_participant(room, participant)
 
-    def media_ready(self, room: Room, publisher: Participant, track: Track) -> None:
+    def media_ready(self, room: Room, publisher: Participant, *, track: Track) -> None:
         """RTP for a publication started flowing: subscribe automatic subscribers and those who already asked."""
         for other in self.visible(room, exclude=publisher.identity):
             if other.session is not None and (other.session.auto_subscribe or other.identity in track.wanted_by):
-                self.subscribe(room, other, track.info.sid)
+                self.subscribe(room, other, track_sid=track.info.sid)
         track.wanted_by.clear()
 
-    def subscribe(self, room: Room, subscriber: Participant, track_sid: str) -> None:
+    def subscribe(self, room: Room, subscriber: Participant, *, track_sid: str) -> None:
         found = room.track(track_sid)
         if found is None or subscriber.session is None or not subscriber.permission.can_subscribe:
             return
@@ -196,7 +196,7 @@ class RoomManager:
         track.subscribers.add(subscriber.identity)
         subscriber.session.add_subscription(publisher, track)
 
-    def unsubscribe(self, room: Room, subscriber: Participant, track_sid: str) -> None:
+    def unsubscribe(self, room: Room, subscriber: Participant, *, track_sid: str) -> None:
         found = room.track(track_sid)
         if found is None or subscriber.session is None:
             return
@@ -206,14 +206,14 @@ class RoomManager:
             track.subscribers.discard(subscriber.identity)
             subscriber.session.remove_subscription(track_sid)
 
-    def subscribed(self, room: Room, publisher: Participant, track: Track) -> None:
+    def subscribed(self, room: Room, publisher: Participant, *, track: Track) -> None:
         """A subscriber's transceiver carries the track: the hidden ``track_subscribed`` the SDK waits for."""
         if publisher.session is not None:
             publisher.session.send(
                 rtc_pb.SignalResponse(track_subscribed=rtc_pb.TrackSubscribed(track_sid=track.info.sid))
             )
 
-    async def unpublish(self, room: Room, participant: Participant, track: Track, *, notify: bool = True) -> None:
+    async def unpublish(self, room: Room, participant: Participant, *, track: Track, notify: bool = True) -> None:
         participant.tracks.pop(track.info.sid, None)
         for identity in list(track.subscribers):
             sub = room.participants.get(identity)
@@ -232,7 +232,7 @@ class RoomManager:
                 )
             self.broadcast_participant(room, participant)
 
-    def set_muted(self, room: Room, participant: Participant, track_sid: str, muted: bool) -> None:
+    def set_muted(self, room: Room, participant: Participant, *, track_sid: str, muted: bool) -> None:
         track = participant.tracks.get(track_sid)
         if track is None or track.info.muted == muted:
             return

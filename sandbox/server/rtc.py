@@ -181,7 +181,7 @@ class ParticipantSession:
             if self.auto_subscribe:
                 for other in self.manager.visible(self.room, exclude=self.participant.identity):
                     for track in list(other.tracks.values()):
-                        self.manager.subscribe(self.room, self.participant, track.info.sid)
+                        self.manager.subscribe(self.room, self.participant, track_sid=track.info.sid)
             await self._read_loop()
         finally:
             if not self._closed:
@@ -242,7 +242,9 @@ class ParticipantSession:
             case "add_track":
                 self._on_add_track(request.add_track)
             case "mute":
-                self.manager.set_muted(self.room, self.participant, request.mute.sid, request.mute.muted)
+                self.manager.set_muted(
+                    self.room, self.participant, track_sid=request.mute.sid, muted=request.mute.muted
+                )
             case "subscription":
                 self._on_subscription(request.subscription)
             case "update_metadata":
@@ -305,7 +307,7 @@ class ParticipantSession:
                 )
             )
         for publisher, track in newly:
-            self.manager.subscribed(self.room, publisher, track)
+            self.manager.subscribed(self.room, publisher, track=track)
         if self.v1 and self._pending_subs:
             self._request_sections()
 
@@ -355,7 +357,7 @@ class ParticipantSession:
         )
         track = Track(info=info, cid=req.cid)
         self._pending_tracks[req.cid] = track
-        self.manager.publish(self.room, self.participant, track)
+        self.manager.publish(self.room, self.participant, track=track)
         self.send(rtc_pb.SignalResponse(track_published=rtc_pb.TrackPublishedResponse(cid=req.cid, track=info)))
 
     def _on_media(self, pc: RTCPeerConnection, media: MediaStreamTrack) -> None:
@@ -380,14 +382,14 @@ class ParticipantSession:
             logger.info("video is not forwarded", extra={"track_sid": track.info.sid})
             return
         track.media = Fanout(track, media)
-        self.manager.media_ready(self.room, self.participant, track)
+        self.manager.media_ready(self.room, self.participant, track=track)
 
     async def _detect_unpublished(self, pc: RTCPeerConnection) -> None:
         """An unpublish is a re-offer whose section no longer sends; the SDK sends no other signal."""
         directions = {t.mid: t._offerDirection for t in pc.getTransceivers()}
         for track in list(self.participant.tracks.values()):
             if track.mid is not None and directions.get(track.mid) not in ("recvonly", "sendrecv"):
-                await self.manager.unpublish(self.room, self.participant, track)
+                await self.manager.unpublish(self.room, self.participant, track=track)
 
     # --- subscribing ------------------------------------------------------------------------------------------
 
@@ -421,7 +423,7 @@ class ParticipantSession:
                 rtc_pb.SignalResponse(media_sections_requirement=rtc_pb.MediaSectionsRequirement(num_audios=count))
             )
 
-    def _attach(self, transceiver: RTCRtpTransceiver, publisher: Participant, track: Track) -> None:
+    def _attach(self, transceiver: RTCRtpTransceiver, *, publisher: Participant, track: Track) -> None:
         assert track.media is not None
         transceiver.sender.replaceTrack(track.media.subscribe())
         # The SDK matches incoming media to a publication by this stream id.
@@ -450,7 +452,7 @@ class ParticipantSession:
                 continue
             transceiver = free.pop(0)
             transceiver.direction = "sendonly"
-            self._attach(transceiver, publisher, track)
+            self._attach(transceiver, publisher=publisher, track=track)
             assigned.append((publisher, track))
         self._pending_subs = remaining
         return assigned
@@ -466,7 +468,7 @@ class ParticipantSession:
                 if track.media is None or track.info.sid in self._sending:
                     continue
                 transceiver = pc.addTransceiver("audio", direction="sendonly")
-                self._attach(transceiver, publisher, track)
+                self._attach(transceiver, publisher=publisher, track=track)
                 newly.append((publisher, track))
             if not newly and not self._renegotiate:
                 return
@@ -483,15 +485,15 @@ class ParticipantSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._answer_waiter, timeout=10)
         for publisher, track in newly:
-            self.manager.subscribed(self.room, publisher, track)
+            self.manager.subscribed(self.room, publisher, track=track)
 
     def _on_subscription(self, req: rtc_pb.UpdateSubscription) -> None:
         sids = list(req.track_sids) + [sid for pt in req.participant_tracks for sid in pt.track_sids]
         for sid in sids:
             if req.subscribe:
-                self.manager.subscribe(self.room, self.participant, sid)
+                self.manager.subscribe(self.room, self.participant, track_sid=sid)
             else:
-                self.manager.unsubscribe(self.room, self.participant, sid)
+                self.manager.unsubscribe(self.room, self.participant, track_sid=sid)
 
     # --- data and metadata ------------------------------------------------------------------------------------
 

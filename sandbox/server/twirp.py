@@ -165,7 +165,7 @@ class TwirpHandler:
         track = participant.tracks.get(req.track_sid)
         if track is None:
             raise TwirpError(404, "not_found", "track not found")
-        self.rooms.set_muted(self.rooms.get(req.room), participant, req.track_sid, req.muted)
+        self.rooms.set_muted(self.rooms.get(req.room), participant, track_sid=req.track_sid, muted=req.muted)
         return room_pb.MuteRoomTrackResponse(track=track.info)
 
     async def update_subscriptions(self, req: room_pb.UpdateSubscriptionsRequest, grants: api.VideoGrants) -> Message:
@@ -174,9 +174,9 @@ class TwirpHandler:
         participant = self._participant(req.room, req.identity)
         for sid in list(req.track_sids) + [sid for pt in req.participant_tracks for sid in pt.track_sids]:
             if req.subscribe:
-                self.rooms.subscribe(room, participant, sid)
+                self.rooms.subscribe(room, participant, track_sid=sid)
             else:
-                self.rooms.unsubscribe(room, participant, sid)
+                self.rooms.unsubscribe(room, participant, track_sid=sid)
         return room_pb.UpdateSubscriptionsResponse()
 
     async def send_data(self, req: room_pb.SendDataRequest, grants: api.VideoGrants) -> Message:
