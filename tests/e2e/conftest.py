@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -25,11 +26,18 @@ class Stack:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def stack() -> AsyncIterator[Stack]:
+    async with running_stack() as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_stack(**worker_settings: str) -> AsyncIterator[Stack]:
+    """Server, fakes and one worker (with extra ``WEBCALL_*`` settings), torn down in reverse order."""
     await asyncio.to_thread(speech.load_all)
     server = await start_server_process(port=0)
     try:
         async with providers() as (openai, deepgram):
-            worker = await WorkerProcess.start(worker_env(server, openai, deepgram))
+            worker = await WorkerProcess.start(worker_env(server, openai, deepgram, **worker_settings))
             lk = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
             try:
                 yield Stack(server=server, openai=openai, deepgram=deepgram, worker=worker, lk=lk)
