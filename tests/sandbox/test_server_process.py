@@ -39,3 +39,14 @@ def test_the_token_command_prints_a_join_token_for_the_dev_keys() -> None:
     assert claims.identity == "me"
     assert claims.video is not None
     assert (claims.video.room, claims.video.room_join) == ("demo", True)
+
+
+def test_the_providers_command_is_delegated_to_the_providers_package() -> None:
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "sandbox", "providers", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.startswith("usage: python -m sandbox providers")
