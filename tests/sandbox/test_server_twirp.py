@@ -200,3 +200,21 @@ async def test_update_subscriptions_subscribes_a_participant_on_its_behalf(
     finally:
         await listener.aclose()
         await hearer.disconnect()
+
+
+async def test_agent_dispatch_service_speaks_json_too(sandbox_server: SandboxServer) -> None:
+    headers = {"Authorization": f"Bearer {_admin_token(sandbox_server, 'jd')}"}
+    base = f"{sandbox_server.http_url}/twirp/livekit.AgentDispatchService"
+    async with aiohttp.ClientSession(headers=headers) as session:
+        body = {"room": "jd", "agent_name": "helper", "metadata": '{"k": 1}'}
+        async with session.post(f"{base}/CreateDispatch", json=body) as resp:
+            assert resp.status == 200
+            created = await resp.json()
+        assert (created["room"], created["agent_name"], created["metadata"]) == ("jd", "helper", '{"k": 1}')
+        async with session.post(f"{base}/ListDispatch", json={"room": "jd"}) as resp:
+            listed = await resp.json()
+        assert [d["id"] for d in listed["agent_dispatches"]] == [created["id"]]
+        async with session.post(f"{base}/DeleteDispatch", json={"room": "jd", "dispatch_id": created["id"]}) as resp:
+            assert resp.status == 200
+        async with session.post(f"{base}/DeleteDispatch", json={"room": "jd", "dispatch_id": created["id"]}) as resp:
+            assert (resp.status, (await resp.json())["code"]) == (404, "not_found")
