@@ -143,7 +143,8 @@ class Caller:
             .with_name(name)
             .with_metadata(metadata)
             .with_attributes(attributes or {})
-            .with_grants(api.VideoGrants(room_join=True, room=room))
+            # A web-call platform lets the browser set its own attributes (allowlisted by the resolver).
+            .with_grants(api.VideoGrants(room_join=True, room=room, can_update_own_metadata=True))
             .to_jwt()
         )
         caller = cls(room=rtc.Room(), identity=identity)

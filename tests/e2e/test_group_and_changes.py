@@ -108,3 +108,35 @@ async def test_a_room_metadata_update_changes_instructions_and_voice_at_the_next
     finally:
         await caller.leave()
         await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+
+
+async def test_a_caller_attribute_change_applies_only_what_callers_may_set(stack: Stack) -> None:
+    room = room_name("attrs")
+    await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
+    caller = await Caller.join(stack.server, room=room)
+    try:
+        first_request = len(stack.openai.requests)
+        await dispatch(stack.lk, room=room, metadata=json.dumps({"welcome": {"text": "Hello there."}}))
+        await until(lambda: caller.transcriptions, within_s=30, what="the welcome")
+        # Speed is caller-settable by default; the LLM model is not (WEBCALL_CALLER_ALLOWED_FIELDS).
+        await caller.room.local_participant.set_attributes({"webcall.tts.speed": "1.25", "webcall.llm.model": "gpt-4o"})
+        await asyncio.sleep(1.0)
+        await caller.speak(speech.espeak_utterance("Can I change my booking?"))
+
+        def replies() -> list[float | None]:
+            return [
+                r.speed
+                for r in stack.openai.requests[first_request:]
+                if r.path == "/v1/audio/speech" and r.text.startswith("You said")
+            ]
+
+        await until(replies, within_s=40, what="a spoken reply after the attribute change")
+        assert replies()[0] == 1.25, [
+            (r.get("message"), r.get("changed"), r.get("source")) for r in stack.worker.room_records(room)
+        ]
+        chats = [r.json for r in stack.openai.requests[first_request:] if r.path == "/v1/chat/completions"]
+        assert isinstance(chats[-1], dict)
+        assert chats[-1]["model"] == "gpt-4o-mini"
+    finally:
+        await caller.leave()
+        await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
