@@ -120,8 +120,26 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
             attributes={"webcall.agent": settings.agent_name},
         )
 
-    server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request)
+    server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request, on_session_end=session_ended)
     return server
+
+
+async def session_ended(ctx: JobContext) -> None:
+    """The end-of-call event: duration, turns and provider usage (counts only, never what was said)."""
+    try:
+        report = ctx.make_session_report()
+    except RuntimeError:
+        return  # the job ended before a session started (e.g. a provider could not be built)
+    turns = [item for item in report.chat_history.items if isinstance(item, llm.ChatMessage)]
+    logger.info(
+        "call ended",
+        extra={
+            "duration_s": round(report.duration, 3) if report.duration is not None else None,
+            "user_turns": sum(1 for item in turns if item.role == "user"),
+            "agent_turns": sum(1 for item in turns if item.role == "assistant"),
+            "usage": [usage.model_dump(mode="json") for usage in report.model_usage or []],
+        },
+    )
 
 
 async def entrypoint(ctx: JobContext) -> None:

@@ -66,6 +66,10 @@ async def test_the_caller_leaving_ends_the_job_promptly(stack: Stack) -> None:
 
     await caller.leave()
     await until(lambda: job_ended(stack, room), within_s=ENDS_WITHIN_S, what="the job's process exiting")
+    ended = [r for r in stack.worker.room_records(room) if r.get("message") == "call ended"]
+    assert ended, "the end-of-call event was logged"
+    assert ended[0]["agent_turns"] == 1, "the welcome"
+    assert ended[0]["duration_s"] > 0
     reasons = [r.get("reason") for r in stack.worker.room_records(room) if r.get("message") == "process exiting"]
     assert reasons
     assert str(reasons[0]).startswith("session_closed")
