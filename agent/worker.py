@@ -60,8 +60,6 @@ logger = get_logger("worker")
 
 AGENT_DISPLAY_NAME: Final = "AI assistant"
 DEFAULT_HEALTH_PORT: Final = 8081
-# Once the caller is gone there is nobody to wait for; the framework's own budget is 60 s.
-SESSION_CLOSE_TIMEOUT_S: Final = 5.0
 
 
 # Imported once in the forkserver, so job processes start with them (a first import inside a call blocks its loop).
