@@ -103,6 +103,9 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
         api_secret=_secret(settings.livekit_api_secret),
         port=health_port,
         preload_modules=PRELOAD_MODULES,
+        # Loading whisper and piper (offline extra) in a job process takes seconds on a busy 2-core machine; the
+        # framework's 10 s would kill the process and leave the pool without a warm one.
+        initialize_process_timeout=30.0,
     )
 
     async def on_request(request: JobRequest) -> None:
