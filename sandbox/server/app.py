@@ -63,6 +63,15 @@ class SandboxServer:
     def api_secret(self) -> str:
         return self.keys.api_secret
 
+    async def drop_signal_connection(self, *, room: str, identity: str) -> None:
+        """Close a participant's signaling websocket without a leave, as a network blip would (for tests and QA).
+
+        The SDK resumes on a new websocket and keeps its peer connection; the participant stays in the room.
+        """
+        participant = self.rooms.get(room).participants[identity]
+        if participant.session is not None:
+            await participant.session.ws.close()
+
     def token(self, *, room: str, identity: str, name: str = "") -> str:
         """A join token for ``room`` (what a web-call platform hands the browser)."""
         return self.keys.mint_join_token(room=room, identity=identity, name=name)
@@ -78,6 +87,9 @@ def _bearer(request: web.Request) -> str | None:
 class _Routes:
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
+
+    def _resumable(self, room_name: str, *, identity: str, sid: str) -> ParticipantSession | None:
+        return _resumable_session(self.server, room_name, identity=identity, sid=sid)
 
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(text="OK")
@@ -103,6 +115,7 @@ class _Routes:
         return await self._join(
             request,
             v1=True,
+            resume_sid=join.participant_sid if join.reconnect else "",
             auto_subscribe=join.connection_settings.auto_subscribe,
             offer=join.publisher_offer,
             metadata=join.metadata,
@@ -111,13 +124,23 @@ class _Routes:
 
     async def rtc_v0(self, request: web.Request) -> web.StreamResponse:
         auto = request.query.get("auto_subscribe", "1") not in ("0", "false")
-        return await self._join(request, v1=False, auto_subscribe=auto, offer=None, metadata="", attributes={})
+        resume_sid = request.query.get("sid", "") if request.query.get("reconnect") in ("1", "true") else ""
+        return await self._join(
+            request,
+            v1=False,
+            resume_sid=resume_sid,
+            auto_subscribe=auto,
+            offer=None,
+            metadata="",
+            attributes={},
+        )
 
     async def _join(
         self,
         request: web.Request,
         *,
         v1: bool,
+        resume_sid: str,
         auto_subscribe: bool,
         offer: object,
         metadata: str,
@@ -132,6 +155,10 @@ class _Routes:
             return web.Response(status=401, text="token needs roomJoin, room and identity")
         ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
+        resumable = self._resumable(grants.room, identity=claims.identity, sid=resume_sid)
+        if resumable is not None:
+            await (await resumable.resume(ws))
+            return ws
         room = await self.server.rooms.get_or_create(grants.room, metadata="")
         if claims.room_config is not None and claims.room_config.agents:
             await self.server.agents.dispatch_from_token(room, claims.room_config)
@@ -165,6 +192,17 @@ class _Routes:
         participant.session = session
         await session.run(join_offer=offer if v1 else None)  # type: ignore[arg-type]
         return ws
+
+
+def _resumable_session(server: SandboxServer, room_name: str, *, identity: str, sid: str) -> ParticipantSession | None:
+    """The live session a reconnecting client asks to resume, if the server still holds it."""
+    if not sid:
+        return None
+    room = server.rooms.rooms.get(room_name)
+    participant = room.participants.get(identity) if room is not None else None
+    if participant is None or participant.sid != sid or participant.session is None:
+        return None
+    return participant.session if participant.session.resumable else None
 
 
 def build_app(server: SandboxServer) -> web.Application:

@@ -91,6 +91,9 @@ class ParticipantSession:
         self._answer_waiter: asyncio.Future[None] | None = None
         self._data_backlog: list[bytes] = []
         self._retired: set[RTCRtpTransceiver] = set()
+        self._ws_open = asyncio.Event()
+        self._ws_open.set()
+        self._ws_done: dict[web.WebSocketResponse, asyncio.Future[None]] = {}
         self._renegotiate = False
         self._closed = False
 
@@ -103,12 +106,16 @@ class ParticipantSession:
     async def _writer(self) -> None:
         while True:
             data = await self._out.get()
-            if data is None or self.ws.closed:
+            if data is None:
                 return
-            try:
-                await self.ws.send_bytes(data)
-            except (ConnectionError, RuntimeError):
-                return
+            while True:
+                # While the websocket is down, messages wait for the client to resume the session.
+                await self._ws_open.wait()
+                try:
+                    await self.ws.send_bytes(data)
+                    break
+                except (ConnectionError, RuntimeError):
+                    self._ws_open.clear()
 
     def send_data(self, packet: models.DataPacket, *, lossy: bool) -> bool:
         """Write a packet to the receiver's own data channel (the SDK reads the channels it opened).
@@ -163,6 +170,9 @@ class ParticipantSession:
     async def _teardown(self) -> None:
         self._closed = True
         self._out.put_nowait(None)
+        for done in self._ws_done.values():
+            if not done.done():
+                done.set_result(None)
         for link in (self._publisher, self._subscriber):
             if link is not None:
                 await link.pc.close()
@@ -182,7 +192,10 @@ class ParticipantSession:
                 for other in self.manager.visible(self.room, exclude=self.participant.identity):
                     for track in list(other.tracks.values()):
                         self.manager.subscribe(self.room, self.participant, track_sid=track.info.sid)
-            await self._read_loop()
+            while True:
+                await self._read_loop()
+                if self._closed or not await self._wait_for_resume():
+                    break
         finally:
             if not self._closed:
                 await self.manager.remove(self.room, self.participant, reason=models.DisconnectReason.CLIENT_INITIATED)
@@ -190,6 +203,40 @@ class ParticipantSession:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+
+    async def _wait_for_resume(self) -> bool:
+        """The websocket dropped without a leave: keep the participant and its media while the SDK resumes."""
+        self._ws_open.clear()
+        done = self._ws_done.pop(self.ws, None)
+        if done is not None and not done.done():
+            done.set_result(None)
+        try:
+            await asyncio.wait_for(self._ws_open.wait(), self.ping_timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def resumable(self) -> bool:
+        return not self._closed
+
+    async def resume(self, ws: web.WebSocketResponse) -> asyncio.Future[None]:
+        """Carry this session on over a new websocket (SDK resume); returns a future done when that one is."""
+        previous = self.ws
+        self.ws = ws
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ws_done[ws] = done
+        if not previous.closed:
+            await previous.close()
+        # ReconnectResponse must be the first message on the new websocket; the SDK drops anything before it.
+        await ws.send_bytes(
+            rtc_pb.SignalResponse(
+                reconnect=rtc_pb.ReconnectResponse(server_info=self._join_response().server_info)
+            ).SerializeToString()
+        )
+        self._ws_open.set()
+        logger.info("participant resumed", extra={"participant_sid": self.participant.sid})
+        return done
 
     async def _read_loop(self) -> None:
         while True:

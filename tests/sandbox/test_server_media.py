@@ -328,3 +328,29 @@ async def test_a_published_video_track_is_announced_and_audio_still_flows(sandbo
             filming.cancel()
             await tone.aclose()
             await listener.aclose()
+
+
+async def test_a_dropped_signal_connection_is_resumed_without_leaving(any_signaling_server: SandboxServer) -> None:
+    server = any_signaling_server
+    listener = Listener()
+    async with joined(server, room="blip", identities=["alice", "bob"]) as (alice, bob):
+        listener.attach(bob)
+        reconnected = asyncio.Event()
+        alice.on("reconnected", lambda: reconnected.set())
+        got: list[bytes] = []
+        bob.on("data_received", lambda packet: got.append(packet.data))
+        tone = await publish_tone(alice)
+        try:
+            await eventually(lambda: listener.loud_frames("alice") >= 20)
+            sid = server.rooms.rooms["blip"].participants["alice"].sid
+            await server.drop_signal_connection(room="blip", identity="alice")
+            await asyncio.wait_for(reconnected.wait(), 15)
+            assert server.rooms.rooms["blip"].participants["alice"].sid == sid
+            assert "alice" in bob.remote_participants
+            heard = listener.loud_frames("alice")
+            await eventually(lambda: listener.loud_frames("alice") >= heard + 20)
+            await alice.local_participant.publish_data(b"still here")
+            await eventually(lambda: got == [b"still here"])
+        finally:
+            await tone.aclose()
+            await listener.aclose()
