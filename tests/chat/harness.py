@@ -7,6 +7,7 @@ The outputs are wired exactly as RoomIO wires them in a room (audio sink and tra
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from livekit.agents import Agent, AgentSession, APIConnectOptions
 from livekit.agents.voice.agent_session import SessionConnectOptions
+from livekit.agents.voice.events import AgentStateChangedEvent
 from livekit.agents.voice.room_io import TextInputEvent
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
@@ -41,6 +43,21 @@ class Call:
     tts: ToneTTS
     audio: PlayoutAudioOutput
     text: RecordingTextOutput
+
+    async def until_speaking(self) -> None:
+        """Wait until the agent's audio is playing (a fixed sleep is not enough on a loaded machine)."""
+        speaking = asyncio.Event()
+
+        def on_state(ev: AgentStateChangedEvent) -> None:
+            if ev.new_state == "speaking":
+                speaking.set()
+
+        self.session.on("agent_state_changed", on_state)
+        try:
+            if self.session.agent_state != "speaking":
+                await asyncio.wait_for(speaking.wait(), timeout=20)
+        finally:
+            self.session.off("agent_state_changed", on_state)
 
     async def type(self, text: str, *, speaker: str | None = None) -> None:
         """Deliver a typed message exactly as RoomIO does: through the registered text input callback."""

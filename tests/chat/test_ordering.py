@@ -15,7 +15,7 @@ WELCOME = "Welcome to the clinic, this greeting plays to the very end before any
 
 async def test_a_message_typed_during_a_non_interruptible_welcome_is_answered_after_it() -> None:
     async with in_process_call(welcome=WELCOME, welcome_interruptible=False, playout_speed=1.0) as call:
-        await asyncio.sleep(0.2)
+        await call.until_speaking()
         assert call.session.current_speech is not None, "the welcome should still be playing"
         await call.type("what are your opening hours?")
         await asyncio.wait_for(call.chat.wait_idle(), timeout=20)
@@ -33,7 +33,7 @@ async def test_the_frameworks_default_handler_loses_a_message_typed_during_a_non
     from livekit.agents.voice.room_io.types import _default_text_input_cb
 
     async with in_process_call(welcome=WELCOME, welcome_interruptible=False, playout_speed=1.0) as call:
-        await asyncio.sleep(0.2)
+        await call.until_speaking()
         assert call.session.current_speech is not None
         with pytest.raises(RuntimeError):
             await _default_text_input_cb(call.session, TextInputEvent(text="lost?"))
@@ -52,7 +52,7 @@ async def test_several_messages_at_once_are_answered_one_by_one_in_order() -> No
 
 async def test_a_message_typed_while_the_agent_speaks_waits_for_the_speech_and_does_not_cut_it_off() -> None:
     async with in_process_call(welcome=WELCOME, welcome_interruptible=True, playout_speed=1.0) as call:
-        await asyncio.sleep(0.2)
+        await call.until_speaking()
         assert call.session.current_speech is not None
         await call.type("hello?")
         await asyncio.wait_for(call.chat.wait_idle(), timeout=20)
@@ -63,7 +63,7 @@ async def test_a_message_typed_while_the_agent_speaks_waits_for_the_speech_and_d
 
 async def test_the_transcript_holds_both_channels_in_order_with_speakers() -> None:
     async with in_process_call(welcome=WELCOME, welcome_interruptible=False, playout_speed=1.0) as call:
-        await asyncio.sleep(0.2)
+        await call.until_speaking()
         await call.type("typed during the welcome")
         await asyncio.wait_for(call.chat.wait_idle(), timeout=20)
         spoken = call.session.generate_reply(user_input="a spoken question", input_modality="audio")
