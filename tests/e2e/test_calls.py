@@ -98,3 +98,40 @@ async def test_deleting_the_room_ends_the_job(stack: Stack) -> None:
         await until(lambda: job_ended(stack, room), within_s=ENDS_WITHIN_S, what="the job's process exiting")
     finally:
         await caller.leave()
+
+
+LONG_WELCOME = (
+    "Welcome to the Harbor Hotel. We are glad you called today. Our front desk is open day and night. "
+    "Breakfast is served from seven until ten in the garden room. The pool and the gym are on the roof. "
+    "Parking is available in the garage under the building. How can I help you today?"
+)
+
+
+async def test_an_interruptible_welcome_stops_when_the_caller_speaks_over_it(stack: Stack) -> None:
+    room = room_name("bargein")
+    await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
+    caller = await Caller.join(stack.server, room=room, microphone=True)
+    try:
+        first_request = len(stack.openai.requests)
+        started = time.monotonic()
+        await dispatch(
+            stack.lk, room=room, metadata=json.dumps({"welcome": {"text": LONG_WELCOME, "interruptible": True}})
+        )
+        await until(lambda: caller.first_loud_at(started), within_s=30, what="the welcome starting")
+        # Within the framework's default 3 s AEC warm-up: only aec_warmup_duration=None lets this interrupt.
+        await caller.speak(speech.espeak_utterance("Sorry, I need a taxi."))
+
+        def chats() -> list[object]:
+            return [r.json for r in stack.openai.requests[first_request:] if r.path == "/v1/chat/completions"]
+
+        await until(chats, within_s=30, what="the barge-in transcribed and sent to the LLM")
+
+        def welcome_text() -> list[str]:
+            # lk.transcription carries the caller's transcribed speech too; the welcome is the prefix of LONG_WELCOME.
+            return [t for t in caller.transcriptions if t.strip() and LONG_WELCOME.startswith(t.strip())]
+
+        await until(welcome_text, within_s=30, what="the welcome's text as far as it was spoken")
+        assert len(welcome_text()[0]) < len(LONG_WELCOME) / 2, "the welcome was cut off, not played to the end"
+    finally:
+        await caller.leave()
+        await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
