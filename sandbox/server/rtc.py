@@ -88,6 +88,9 @@ class ParticipantSession:
         self._pending_subs: list[tuple[Participant, Track]] = []
         self._sending: dict[str, tuple[RTCRtpTransceiver, Participant, Track]] = {}  # by track sid
         self._negotiation = asyncio.Lock()
+        # v0's subscriber connection negotiates on its own: an offer waiting for its answer must not hold up the
+        # client's publisher offers, whose handling shares the read loop with that answer.
+        self._subscriber_negotiation = asyncio.Lock()
         self._answer_waiter: asyncio.Future[None] | None = None
         self._data_backlog: list[bytes] = []
         self._retired: set[RTCRtpTransceiver] = set()
@@ -507,7 +510,7 @@ class ParticipantSession:
     async def _offer_subscriber(self) -> None:
         """v0: put pending tracks on the subscriber connection and offer it."""
         assert self._subscriber is not None
-        async with self._negotiation:
+        async with self._subscriber_negotiation:
             pending, self._pending_subs = self._pending_subs, []
             newly: list[tuple[Participant, Track]] = []
             pc = self._subscriber.pc

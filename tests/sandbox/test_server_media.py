@@ -354,3 +354,22 @@ async def test_a_dropped_signal_connection_is_resumed_without_leaving(any_signal
         finally:
             await tone.aclose()
             await listener.aclose()
+
+
+async def test_two_participants_publishing_at_once_hear_each_other(any_signaling_server: SandboxServer) -> None:
+    # Over /rtc the server's subscriber offer and the client's publisher offer cross; neither may wait on the other.
+    heard_by_alice, heard_by_bob = Listener(), Listener()
+    async with joined(any_signaling_server, room="both", identities=["alice", "bob"]) as (alice, bob):
+        heard_by_alice.attach(alice)
+        heard_by_bob.attach(bob)
+        tones = await asyncio.gather(publish_tone(alice), publish_tone(bob))
+        try:
+            await eventually(
+                lambda: heard_by_alice.loud_frames("bob") >= 20 and heard_by_bob.loud_frames("alice") >= 20,
+                within=8,
+            )
+        finally:
+            for tone in tones:
+                await tone.aclose()
+            await heard_by_alice.aclose()
+            await heard_by_bob.aclose()
