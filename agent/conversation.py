@@ -5,7 +5,7 @@ Contract:
   calls ``Instructions.render``, which would choke on literal braces).
 - The welcome is played in ``on_enter``: ``say`` the configured text (optionally with audio synthesized earlier by
   the worker), ``generate`` a greeting with the LLM, or nothing. Interruptible means from the first word: the
-  session is built with ``aec_warmup_duration=None`` (see `session_options`). Non-interruptible means it plays to
+  session is built with ``aec_warmup_duration=None`` (`aec_warmup`). Non-interruptible means it plays to
   the end and what the caller says meanwhile is kept (``discard_audio_if_uninterruptible=False``) and answered
   after it.
 - `CallLimits` ends the call after ``limits.max_duration_s`` with a spoken goodbye, and after
