@@ -186,7 +186,6 @@ class _Routes:
             participant=participant,
             v1=v1,
             auto_subscribe=auto_subscribe,
-            can_update_metadata=bool(grants.can_update_own_metadata),
             ping_timeout=self.server.ping_timeout,
         )
         participant.session = session

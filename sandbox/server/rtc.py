@@ -70,7 +70,6 @@ class ParticipantSession:
         participant: Participant,
         v1: bool,
         auto_subscribe: bool,
-        can_update_metadata: bool,
         ping_timeout: float = PING_TIMEOUT_S,
     ) -> None:
         self.ws = ws
@@ -79,7 +78,6 @@ class ParticipantSession:
         self.participant = participant
         self.v1 = v1
         self.auto_subscribe = auto_subscribe
-        self.can_update_metadata = can_update_metadata
         self.ping_timeout = ping_timeout
         self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._publisher = self._new_link(primary=True)
@@ -560,7 +558,7 @@ class ParticipantSession:
         self.manager.forward_data(self.room, packet, sender=self.participant)
 
     def _on_update_metadata(self, req: rtc_pb.UpdateParticipantMetadata) -> None:
-        if not self.can_update_metadata:
+        if not self.participant.permission.can_update_metadata:
             reason = rtc_pb.RequestResponse.Reason.NOT_ALLOWED
         else:
             reason = rtc_pb.RequestResponse.Reason.OK

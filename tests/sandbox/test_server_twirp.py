@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import aiohttp
 import pytest
 from livekit import api, rtc
@@ -218,3 +221,36 @@ async def test_agent_dispatch_service_speaks_json_too(sandbox_server: SandboxSer
             assert resp.status == 200
         async with session.post(f"{base}/DeleteDispatch", json={"room": "jd", "dispatch_id": created["id"]}) as resp:
             assert (resp.status, (await resp.json())["code"]) == (404, "not_found")
+
+
+async def test_own_metadata_updates_need_the_grant_that_update_participant_can_give(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    token = (
+        api.AccessToken(sandbox_server.api_key, sandbox_server.api_secret)
+        .with_identity("guest")
+        .with_grants(api.VideoGrants(room_join=True, room="grant"))
+        .to_jwt()
+    )
+    guest = rtc.Room()
+    await guest.connect(sandbox_server.url, token)
+    try:
+        participant = sandbox_server.rooms.rooms["grant"].participants["guest"]
+        # The server answers NOT_ALLOWED; how loudly the SDK reports that varies, the state must not change.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(guest.local_participant.set_metadata("refused"), 2)
+        await asyncio.sleep(0.3)
+        assert participant.metadata == ""
+        await sandbox_api.room.update_participant(
+            api.UpdateParticipantRequest(
+                room="grant",
+                identity="guest",
+                permission=api.ParticipantPermission(
+                    can_subscribe=True, can_publish=True, can_publish_data=True, can_update_metadata=True
+                ),
+            )
+        )
+        await guest.local_participant.set_metadata("allowed")
+        await eventually(lambda: participant.metadata == "allowed")
+    finally:
+        await guest.disconnect()
