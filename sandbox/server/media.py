@@ -6,7 +6,8 @@ for Opus the receiver's decoder thread is replaced by one that hands the encoded
 (RTP timestamp as pts), and the sender packs it unchanged: the payload the publisher encoded is what every
 subscriber decodes, as with a real SFU. ``MediaRelay`` fans the packets out to every subscriber's sender. A sink
 always reads the track, so packets never pile up while nobody is subscribed, and it decodes them to record how
-many frames arrived and how loud they were (introspection for tests).
+many frames arrived and how loud they were (introspection for tests) and whether the track is speaking (speaker
+updates).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import fractions
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiortc.rtcrtpreceiver
@@ -68,11 +71,20 @@ def new_peer_connection() -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
 
+SPEAKING_LEVEL = 0.03  # peak amplitude (about -30 dBFS) above which a track counts as speaking
+SPEAKING_HOLD_S = 0.5  # how long a track stays "speaking" after its last loud measurement
+
+SpeakingCallback = Callable[[bool, float], None]
+
+
 class Fanout:
     """Delivers one received track to any number of subscribers."""
 
-    def __init__(self, track: Track, source: MediaStreamTrack) -> None:
+    def __init__(self, track: Track, source: MediaStreamTrack, *, on_speaking: SpeakingCallback | None = None) -> None:
         self._track = track
+        self._on_speaking = on_speaking
+        self._speaking = False
+        self._last_loud = 0.0
         self._relay = MediaRelay()
         self._source = source
         self._sink = asyncio.create_task(self._drain(self._relay.subscribe(source)), name="sandbox.media.sink")
@@ -85,7 +97,10 @@ class Fanout:
         decoder = av.CodecContext.create("libopus", "r")
         while True:
             try:
-                item: Any = await proxy.recv()
+                item: Any = await asyncio.wait_for(proxy.recv(), SPEAKING_HOLD_S)
+            except TimeoutError:
+                self._update_speaking(0.0)  # no packets at all (a stopped or DTX source) is silence
+                continue
             except MediaStreamError:
                 return
             self._track.frames_received += 1
@@ -100,8 +115,22 @@ class Fanout:
                     peak = float(np.abs(samples.astype(np.float32)).max())
                     scale = 1.0 if samples.dtype.kind == "f" else 32768.0
                     self._track.peak_level = max(self._track.peak_level, peak / scale)
+                    self._update_speaking(peak / scale)
+
+    def _update_speaking(self, level: float) -> None:
+        now = time.monotonic()
+        if level >= SPEAKING_LEVEL:
+            self._last_loud = now
+        speaking = now - self._last_loud < SPEAKING_HOLD_S
+        if speaking != self._speaking:
+            self._speaking = speaking
+            if self._on_speaking is not None:
+                self._on_speaking(speaking, level)
 
     async def aclose(self) -> None:
+        if self._speaking and self._on_speaking is not None:
+            self._speaking = False
+            self._on_speaking(False, 0.0)
         self._sink.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sink

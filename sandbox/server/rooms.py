@@ -240,6 +240,16 @@ class RoomManager:
         participant.bump()
         self.broadcast_participant(room, participant)
 
+    def speaking(self, room: Room, participant: Participant, *, active: bool, level: float) -> None:
+        """A participant started or stopped speaking: ``speakers_changed`` to everyone in the room."""
+        if participant.hidden or room.participants.get(participant.identity) is not participant:
+            return
+        info = models.SpeakerInfo(sid=participant.sid, level=level if active else 0.0, active=active)
+        update = rtc_pb.SignalResponse(speakers_changed=rtc_pb.SpeakersChanged(speakers=[info]))
+        for p in room.participants.values():
+            if p.session is not None:
+                p.session.send(update)
+
     # --- data -------------------------------------------------------------------------------------------------
 
     def forward_data(self, room: Room, packet: models.DataPacket, *, sender: Participant | None) -> int:

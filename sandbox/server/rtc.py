@@ -429,7 +429,12 @@ class ParticipantSession:
         if media.kind != "audio":
             logger.info("video is not forwarded", extra={"track_sid": track.info.sid})
             return
-        track.media = Fanout(track, media)
+        participant = self.participant
+
+        def on_speaking(active: bool, level: float) -> None:
+            self.manager.speaking(self.room, participant, active=active, level=level)
+
+        track.media = Fanout(track, media, on_speaking=on_speaking)
         self.manager.media_ready(self.room, self.participant, track=track)
 
     async def _detect_unpublished(self, pc: RTCPeerConnection) -> None:

@@ -373,3 +373,15 @@ async def test_two_participants_publishing_at_once_hear_each_other(any_signaling
                 await tone.aclose()
             await heard_by_alice.aclose()
             await heard_by_bob.aclose()
+
+
+async def test_speaker_updates_follow_who_is_making_sound(sandbox_server: SandboxServer) -> None:
+    async with joined(sandbox_server, room="talk", identities=["alice", "bob"]) as (alice, bob):
+        seen: list[list[str]] = []
+        bob.on("active_speakers_changed", lambda speakers: seen.append([p.identity for p in speakers]))
+        tone = await publish_tone(alice)
+        try:
+            await eventually(lambda: ["alice"] in seen)
+        finally:
+            await tone.aclose()
+        await eventually(lambda: seen[-1] == [])
