@@ -243,10 +243,13 @@ class CallLimits:
 
 
 def ambience_player(config: Ambience) -> BackgroundAudioPlayer | None:
-    """A player for the configured ambience clip at its volume on its own track, or None when it is off."""
-    if not config.enabled or config.volume <= 0.0:
+    """A player for the configured ambience clip and thinking sound on their own track, or None when both are off."""
+    if config.volume <= 0.0 or not (config.enabled or config.thinking):
         return None
-    return BackgroundAudioPlayer(ambient_sound=AudioConfig(ambience_clip(config.clip), volume=config.volume))
+    ambient = AudioConfig(ambience_clip(config.clip), volume=config.volume) if config.enabled else None
+    # Typing sits under the voice: the thinking sound plays while the agent waits for the LLM, never over speech.
+    thinking = AudioConfig(BuiltinAudioClip.KEYBOARD_TYPING, volume=config.volume) if config.thinking else None
+    return BackgroundAudioPlayer(ambient_sound=ambient, thinking_sound=thinking)
 
 
 def ambience_clip(name: str) -> BuiltinAudioClip:

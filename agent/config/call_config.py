@@ -97,6 +97,8 @@ class Ambience(_Frozen):
     enabled: bool = False
     clip: str = "office_ambience"
     volume: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Keyboard typing on the ambience track while the agent is thinking (LLM and tool calls), at `volume`.
+    thinking: bool = False
 
 
 class Recording(_Frozen):

@@ -135,3 +135,39 @@ async def test_an_interruptible_welcome_stops_when_the_caller_speaks_over_it(sta
     finally:
         await caller.leave()
         await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+
+
+# Keystrokes of the built-in typing clip at volume 0.8 reach RMS 50-800; its fade-out tail stays under 15.
+TYPING_RMS = 30.0
+
+
+async def test_a_thinking_sound_plays_on_the_ambience_track_only_while_the_llm_is_thinking(stack: Stack) -> None:
+    room = room_name("thinking")
+    await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
+    caller = await Caller.join(stack.server, room=room)
+    metadata = json.dumps(
+        {"welcome": {"text": "Hello.", "interruptible": True}, "ambience": {"thinking": True, "volume": 0.8}}
+    )
+    try:
+        await dispatch(stack.lk, room=room, metadata=metadata)
+        await until(lambda: caller.transcriptions, within_s=30, what="the welcome")
+        await asyncio.sleep(1.0)
+        quiet_until = time.monotonic()
+        assert not [rms for t, rms in caller.ambience if rms > 5], "no ambient clip: only the thinking sound is on"
+
+        stack.openai.set_latency(first_byte=3.0, path="/v1/chat/completions")
+        await caller.type("What are your opening hours?")
+        await until(
+            lambda: sum(1 for t, rms in caller.ambience if t > quiet_until and rms > TYPING_RMS) > 20,
+            within_s=10,
+            what="keyboard typing on the background track while the LLM has not answered",
+        )
+        await until(lambda: len(caller.transcriptions) >= 2, within_s=30, what="the typed question answered")
+        answered = time.monotonic()
+        await asyncio.sleep(1.5)
+        after = [rms for t, rms in caller.ambience if t > answered + 0.5 and rms > TYPING_RMS]
+        assert len(after) < 3, "the thinking sound stops once the agent has answered (a faint fade tail may remain)"
+    finally:
+        stack.openai.controls.reset()
+        await caller.leave()
+        await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
