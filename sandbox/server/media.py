@@ -27,6 +27,7 @@ import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
 from aiortc.contrib.media import MediaRelay
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 
 from .state import Track
@@ -61,9 +62,23 @@ def _passthrough_decoder_worker(
         asyncio.run_coroutine_threadsafe(output_q.put(packet), loop)
 
 
+class _ForwardingJitterBuffer(JitterBuffer):
+    """aiortc's jitter buffer without the audio prefetch.
+
+    aiortc holds four audio frames back before handing the oldest on (80 ms of 20 ms Opus frames), which suits a
+    player but not a forwarder: an SFU passes each packet on as it arrives and leaves the smoothing to the
+    receiving client's jitter buffer. A frame is still handed on only once the next one starts (one packet later).
+    """
+
+    def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
+        super().__init__(capacity, prefetch=prefetch if is_video else 0, is_video=is_video)
+
+
 def enable_opus_passthrough() -> None:
-    """Forward Opus as received instead of decoding and re-encoding it. Process-wide and idempotent."""
+    """Forward Opus as received instead of decoding and re-encoding it, and without holding packets back.
+    Process-wide and idempotent."""
     aiortc.rtcrtpreceiver.decoder_worker = _passthrough_decoder_worker
+    aiortc.rtcrtpreceiver.JitterBuffer = _ForwardingJitterBuffer  # type: ignore[attr-defined]
 
 
 def new_peer_connection() -> RTCPeerConnection:

@@ -385,3 +385,22 @@ async def test_speaker_updates_follow_who_is_making_sound(sandbox_server: Sandbo
         finally:
             await tone.aclose()
         await eventually(lambda: seen[-1] == [])
+
+
+def test_the_forwarding_receiver_hands_an_audio_frame_on_when_the_next_packet_arrives() -> None:
+    import aiortc.rtcrtpreceiver
+    from aiortc.rtp import RtpPacket
+
+    from sandbox.server.media import enable_opus_passthrough
+
+    enable_opus_passthrough()
+    buffer = aiortc.rtcrtpreceiver.JitterBuffer(capacity=16, prefetch=4)  # type: ignore[attr-defined]
+    frames = []
+    for seq in range(3):
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=960 * seq, payload=b"x")
+        packet._data = packet.payload  # type: ignore[attr-defined]  # what the receiver sets after depacketizing
+        _, frame = buffer.add(packet)
+        frames.append(frame)
+    # An SFU forwards as packets come; aiortc's player default would hold four 20 ms frames back.
+    assert frames[0] is None
+    assert [f.timestamp for f in frames[1:] if f is not None] == [0, 960]
