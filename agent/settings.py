@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     max_concurrent_calls: int = Field(default=8, ge=1, validation_alias="WEBCALL_MAX_CALLS")
     log_level: str = Field(default="INFO", validation_alias="WEBCALL_LOG_LEVEL")
 
+    # Call events (`agent.events`): a JSONL spool directory and/or a signed webhook; both off by default.
+    events_dir: Path | None = Field(default=None, validation_alias="WEBCALL_EVENTS_DIR")
+    events_url: str | None = Field(default=None, validation_alias="WEBCALL_EVENTS_URL")
+    events_secret: SecretStr | None = Field(default=None, validation_alias="WEBCALL_EVENTS_SECRET")
+    # Transcript text, prompt variables and the caller's name in events (never in logs).
+    events_include_transcript: bool = Field(default=True, validation_alias="WEBCALL_EVENTS_INCLUDE_TRANSCRIPT")
+
     @field_validator("allowed_llm_models", "allowed_tts_voices", "caller_allowed_fields", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
