@@ -1,0 +1,163 @@
+"""`CallEvents`: one call's ``call.started`` and ``call.ended``, sent to the configured sinks.
+
+Lifecycle (the worker):
+    events = CallEvents.open(settings, config=..., job_id=..., room=..., session=..., transcript=...)
+    events.started()            # after the session started; delivered in the background, never blocks the call
+    events.note_end("caller_left")   # the first reason noted is the one reported
+    ...
+    await CallEvents.take(job_id).ended()   # from on_session_end: the call is over, delivery is awaited (bounded)
+
+Sinks: the spool (``WEBCALL_EVENTS_DIR``) and the webhook (``WEBCALL_EVENTS_URL`` signed with
+``WEBCALL_EVENTS_SECRET``); with neither configured `open` returns None and nothing is built. A URL without a secret
+is refused (logged at each call): an unsigned event could be forged by anyone who can reach the receiver.
+
+Content: ``WEBCALL_EVENTS_INCLUDE_TRANSCRIPT`` (default true) puts transcript text, variables and the caller's name
+into events. The default is on because the receiver is the platform that minted the call: it sent those variables
+and owns the caller relationship. Logs never carry them either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol
+
+from livekit.agents import AgentSession
+from livekit.agents.metrics.usage import ModelUsage
+
+from agent.config.call_config import CallConfig
+from agent.events.payload import CallFacts, Event, ended_event, started_event
+from agent.events.prices import PriceTable, load_prices
+from agent.events.spool import SpoolSink
+from agent.events.webhook import WebhookSink
+from agent.log import get_logger
+from agent.settings import Settings
+from agent.transcript import Transcript
+
+logger = get_logger("events")
+
+
+class Sink(Protocol):
+    async def send(self, event: Event, *, job_id: str) -> object: ...
+
+
+def sinks_from(settings: Settings) -> list[Sink]:
+    """The sinks the settings ask for (possibly none)."""
+    sinks: list[Sink] = []
+    if settings.events_dir is not None:
+        sinks.append(SpoolSink(settings.events_dir))
+    if settings.events_url:
+        if settings.events_secret is None or not settings.events_secret.get_secret_value():
+            logger.error("call events webhook disabled", extra={"reason": "WEBCALL_EVENTS_SECRET is not set"})
+        else:
+            sinks.append(WebhookSink(url=settings.events_url, secret=settings.events_secret.get_secret_value()))
+    return sinks
+
+
+class CallEvents:
+    """The events of one call."""
+
+    _open: ClassVar[dict[str, CallEvents]] = {}
+
+    def __init__(
+        self,
+        *,
+        config: CallConfig,
+        facts: CallFacts,
+        transcript: Transcript,
+        usage: Callable[[], Sequence[ModelUsage]],
+        sinks: Sequence[Sink],
+        prices: PriceTable | None,
+        include_content: bool,
+    ) -> None:
+        self._config = config
+        self._facts = facts
+        self._transcript = transcript
+        self._usage = usage
+        self._sinks = list(sinks)
+        self._prices = prices
+        self._include_content = include_content
+        self._started: asyncio.Task[None] | None = None
+        self.end_reason: str | None = None
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        config: CallConfig,
+        job_id: str,
+        room: str,
+        session: AgentSession[Any],
+        transcript: Transcript,
+    ) -> CallEvents | None:
+        """The call's events, registered under `job_id` for `take`; None when no sink is configured."""
+        sinks = sinks_from(settings)
+        if not sinks:
+            return None
+        try:
+            prices = load_prices(settings.config_dir)
+        except Exception:
+            logger.exception("price table not loaded, events carry no cost")
+            prices = None
+        events = cls(
+            config=config,
+            facts=CallFacts(job_id=job_id, room=room, started_at=time.time()),
+            transcript=transcript,
+            usage=lambda: session.usage.model_usage,
+            sinks=sinks,
+            prices=prices,
+            include_content=settings.events_include_transcript,
+        )
+        cls._open[job_id] = events
+        return events
+
+    @classmethod
+    def take(cls, job_id: str) -> CallEvents | None:
+        """The events `open` registered for `job_id`, unregistered."""
+        return cls._open.pop(job_id, None)
+
+    def started(self) -> None:
+        """Send ``call.started`` in the background."""
+        event = started_event(self._config, facts=self._facts, include_content=self._include_content, now=time.time())
+        self._started = asyncio.create_task(self._deliver(event), name="webcall.events.started")
+
+    def note_end(self, reason: str) -> None:
+        """Record why the call ended; the first reason noted wins (a cause is noted before its consequences)."""
+        if self.end_reason is None:
+            self.end_reason = reason
+
+    async def ended(self) -> None:
+        """Send ``call.ended`` (after ``call.started`` has been delivered or given up). Never raises."""
+        if self._started is None:
+            return  # the call never started: there is nothing to end
+        await asyncio.gather(self._started, return_exceptions=True)
+        try:
+            event = ended_event(
+                self._config,
+                facts=self._facts,
+                ended_at=time.time(),
+                end_reason=self.end_reason or "unknown",
+                transcript=self._transcript.items,
+                usage=self._usage(),
+                prices=self._prices,
+                include_content=self._include_content,
+            )
+        except Exception:
+            logger.exception("call ended event not built")
+            return
+        await self._deliver(event)
+
+    async def aclose(self) -> None:
+        """Wait for a ``call.started`` still being delivered (bounded by the webhook's budget)."""
+        if self._started is not None:
+            await asyncio.gather(self._started, return_exceptions=True)
+
+    async def _deliver(self, event: Event) -> None:
+        results = await asyncio.gather(
+            *(sink.send(event, job_id=self._facts.job_id) for sink in self._sinks), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                logger.error("call event sink failed", extra={"event_type": event.type, "error": type(result).__name__})

@@ -1,0 +1,200 @@
+"""The call events' JSON: ``call.started`` and ``call.ended``, built purely from a `CallConfig`, facts about the job,
+the call's `Transcript` items and the session's usage.
+
+Both events share an envelope and the call's identity::
+
+    {
+      "id": "evt_<32 hex>", "type": "call.started" | "call.ended",
+      "idempotency_key": "<job id>:<type>",     # stable across retries and re-sends of the same event
+      "created_at": "2026-01-01T12:00:00.000Z", "version": 1,
+      "job_id", "room", "dialect", "agent_id", "profile",
+      "call": {"call_id", "user_ref", "source", "type", "room_id",
+               "metadata": {...},                # the platform's free-form metadata, verbatim (Convoi `metadata`)
+               "participant_name", "pre_call_variables"},          # content (see below)
+      "variables": {...},                                           # content
+      "warnings": [{"code", "field"}],         # config warnings: codes and fields only, no messages or values
+      "started_at": "...",
+      "content_included": true
+    }
+
+``call.ended`` adds ``ended_at``, ``duration_s``, ``end_reason``, ``usage`` (``llm`` tokens, ``tts`` characters and
+audio seconds, ``stt`` audio seconds: one entry per provider/model, plus ``totals``), ``cost`` (an estimate, see
+`agent.events.prices`; absent without a price table) and ``transcript``: both channels in order, each item
+``{"seq", "at", "channel": "chat"|"voice", "role": "user"|"assistant", "speaker", "interrupted", "text"}``.
+
+Content: transcript text, prompt variables, pre-call variables and the caller's name are caller data. With
+``include_content=False`` they are left out (transcript items keep everything but ``text``, plus ``chars``) and
+``content_included`` is false. Nothing from process settings is ever read here, so no secret can reach an event.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
+
+from agent.config.call_config import CallConfig
+from agent.events.prices import PriceTable, estimate_cost
+from agent.transcript import TranscriptItem
+
+EventType = Literal["call.started", "call.ended"]
+VERSION: Final = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """One event: its identity and its JSON body (which repeats the identity)."""
+
+    id: str
+    type: EventType
+    idempotency_key: str
+    body: dict[str, object]
+
+    def to_json(self) -> bytes:
+        """The wire form: compact UTF-8 JSON; the bytes a webhook signs and a spool line holds."""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallFacts:
+    """What the job knows about the call beyond its config."""
+
+    job_id: str
+    room: str
+    started_at: float
+
+
+def idempotency_key(job_id: str, event_type: EventType) -> str:
+    return f"{job_id}:{event_type}"
+
+
+def iso(timestamp: float) -> str:
+    """Unix seconds as ISO-8601 UTC with milliseconds (``...Z``)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def started_event(config: CallConfig, *, facts: CallFacts, include_content: bool, now: float) -> Event:
+    """``call.started``."""
+    return _event("call.started", _common(config, facts=facts, include_content=include_content), now=now)
+
+
+def ended_event(
+    config: CallConfig,
+    *,
+    facts: CallFacts,
+    ended_at: float,
+    end_reason: str,
+    transcript: Sequence[TranscriptItem],
+    usage: Sequence[ModelUsage],
+    prices: PriceTable | None,
+    include_content: bool,
+) -> Event:
+    """``call.ended``: the common fields plus duration, end reason, usage, estimated cost and transcript."""
+    body = _common(config, facts=facts, include_content=include_content)
+    body["ended_at"] = iso(ended_at)
+    body["duration_s"] = round(max(0.0, ended_at - facts.started_at), 3)
+    body["end_reason"] = end_reason
+    body["usage"] = usage_summary(usage)
+    if prices is not None:
+        body["cost"] = estimate_cost(usage, prices)
+    body["transcript"] = [_item(item, include_content=include_content) for item in transcript]
+    return _event("call.ended", body, now=ended_at)
+
+
+def _event(event_type: EventType, fields: dict[str, object], *, now: float) -> Event:
+    event_id = f"evt_{uuid.uuid4().hex}"
+    job_id = str(fields["job_id"])
+    key = idempotency_key(job_id, event_type)
+    envelope: dict[str, object] = {
+        "id": event_id,
+        "type": event_type,
+        "idempotency_key": key,
+        "created_at": iso(now),
+        "version": VERSION,
+    }
+    return Event(id=event_id, type=event_type, idempotency_key=key, body={**envelope, **fields})
+
+
+def _common(config: CallConfig, *, facts: CallFacts, include_content: bool) -> dict[str, object]:
+    info = config.call
+    call: dict[str, object] = {
+        "call_id": info.call_id,
+        "user_ref": info.user_ref,
+        "source": info.source,
+        "type": info.type,
+        "room_id": info.room_id,
+        "metadata": info.metadata,
+    }
+    fields: dict[str, object] = {
+        "job_id": facts.job_id,
+        "room": facts.room,
+        "dialect": config.dialect,
+        "agent_id": config.agent_id,
+        "profile": config.profile,
+        "call": call,
+        "warnings": [{"code": w.code, "field": w.field} for w in config.warnings],
+        "started_at": iso(facts.started_at),
+        "content_included": include_content,
+    }
+    if include_content:
+        call["participant_name"] = info.participant_name
+        call["pre_call_variables"] = dict(info.pre_call_variables)
+        fields["variables"] = dict(config.variables)
+    return fields
+
+
+def _item(item: TranscriptItem, *, include_content: bool) -> dict[str, object]:
+    out: dict[str, object] = {
+        "seq": item.seq,
+        "at": iso(item.at),
+        "channel": item.channel,
+        "role": item.role,
+        "speaker": item.speaker,
+        "interrupted": item.interrupted,
+    }
+    if include_content:
+        out["text"] = item.text
+    else:
+        out["chars"] = len(item.text)
+    return out
+
+
+def usage_summary(usage: Sequence[ModelUsage]) -> dict[str, object]:
+    """Usage per provider/model and totals: LLM tokens, TTS characters and seconds, STT seconds."""
+    llm = [u for u in usage if isinstance(u, LLMModelUsage)]
+    tts = [u for u in usage if isinstance(u, TTSModelUsage)]
+    stt = [u for u in usage if isinstance(u, STTModelUsage)]
+    return {
+        "llm": [
+            {
+                "provider": u.provider,
+                "model": u.model,
+                "input_tokens": u.input_tokens,
+                "cached_input_tokens": u.input_cached_tokens,
+                "output_tokens": u.output_tokens,
+            }
+            for u in llm
+        ],
+        "tts": [
+            {
+                "provider": u.provider,
+                "model": u.model,
+                "characters": u.characters_count,
+                "audio_s": round(u.audio_duration, 3),
+            }
+            for u in tts
+        ],
+        "stt": [{"provider": u.provider, "model": u.model, "audio_s": round(u.audio_duration, 3)} for u in stt],
+        "totals": {
+            "llm_input_tokens": sum(u.input_tokens for u in llm),
+            "llm_output_tokens": sum(u.output_tokens for u in llm),
+            "tts_characters": sum(u.characters_count for u in tts),
+            "tts_audio_s": round(sum(u.audio_duration for u in tts), 3),
+            "stt_audio_s": round(sum(u.audio_duration for u in stt), 3),
+        },
+    }

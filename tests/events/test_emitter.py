@@ -1,0 +1,103 @@
+"""`CallEvents` end to end in-process: a real Transcript, the spool and a real webhook receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage
+from pydantic import SecretStr
+
+from agent.config.resolve import CallSources, resolve_call
+from agent.events.emitter import CallEvents, sinks_from
+from agent.events.payload import CallFacts
+from agent.events.prices import load_prices
+from agent.events.spool import SpoolSink
+from agent.events.webhook import WebhookSink
+from agent.settings import Settings
+from agent.transcript import Transcript
+from tests.events.receiver import running_receiver
+
+SECRET = "whsec_emitter_test"
+CONVOI = {"type": "web", "agent_id": "agt_1", "metadata": {"source": "landing-page", "nested": {"a": [1, 2]}}}
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def usage() -> list[ModelUsage]:
+    return [LLMModelUsage(provider="127.0.0.1:9", model="gpt-4o-mini", input_tokens=40, output_tokens=7)]
+
+
+def an_emitter(*, url: str, spool: Path, transcript: Transcript, include_content: bool = True) -> CallEvents:
+    config = resolve_call(CallSources(job_metadata=json.dumps(CONVOI)), settings=Settings())
+    return CallEvents(
+        config=config,
+        facts=CallFacts(job_id="AJ_emit", room="room-1", started_at=1_700_000_000.0),
+        transcript=transcript,
+        usage=usage,
+        sinks=[SpoolSink(spool), WebhookSink(url=url, secret=SECRET)],
+        prices=load_prices(Path("config")),
+        include_content=include_content,
+    )
+
+
+async def test_started_then_ended_reach_the_receiver_and_the_spool_with_the_same_bodies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="webcall")
+    transcript = Transcript()
+    async with running_receiver(SECRET) as receiver:
+        events = an_emitter(url=receiver.url, spool=tmp_path, transcript=transcript)
+        events.started()
+        transcript.add(channel="chat", role="user", speaker="caller", text="my secret plan")
+        transcript.add(channel="chat", role="assistant", speaker="agent", text="noted")
+        events.note_end("caller_left")
+        events.note_end("user_initiated")
+        await events.ended()
+
+    started, ended = receiver.delivered()
+    assert [started["type"], ended["type"]] == ["call.started", "call.ended"]
+    call = ended["call"]
+    assert isinstance(call, dict)
+    assert call["metadata"] == {"source": "landing-page", "nested": {"a": [1, 2]}}
+    assert ended["end_reason"] == "caller_left"
+    items = ended["transcript"]
+    assert isinstance(items, list)
+    assert [item["text"] for item in items] == ["my secret plan", "noted"]
+    spooled = [json.loads(line) for line in (tmp_path / "AJ_emit.jsonl").read_text().splitlines()]
+    assert spooled == [started, ended]
+    for record in caplog.records:
+        assert "my secret plan" not in record.getMessage() + repr(vars(record))
+
+
+async def test_ended_without_started_sends_nothing(tmp_path: Path) -> None:
+    async with running_receiver(SECRET) as receiver:
+        events = an_emitter(url=receiver.url, spool=tmp_path, transcript=Transcript())
+        await events.ended()
+
+    assert receiver.requests == []
+    assert listing(tmp_path) == []
+
+
+def test_a_webhook_url_without_a_secret_is_refused() -> None:
+    settings = Settings(WEBCALL_EVENTS_URL="http://127.0.0.1:9/hooks")
+
+    assert sinks_from(settings) == []
+
+
+def test_no_sink_is_built_when_events_are_not_configured() -> None:
+    assert sinks_from(Settings()) == []
+
+
+def test_both_sinks_are_built_from_the_settings(tmp_path: Path) -> None:
+    settings = Settings(
+        WEBCALL_EVENTS_DIR=str(tmp_path),
+        WEBCALL_EVENTS_URL="http://127.0.0.1:9/hooks",
+        WEBCALL_EVENTS_SECRET=SecretStr(SECRET),
+    )
+
+    assert [type(sink) for sink in sinks_from(settings)] == [SpoolSink, WebhookSink]

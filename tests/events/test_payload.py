@@ -1,0 +1,177 @@
+"""The events' JSON, built purely from a resolved `CallConfig` (the seeds' own example bodies), a real `Transcript`
+and real usage objects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
+
+from agent.config.call_config import CallConfig
+from agent.config.resolve import CallSources, resolve_call
+from agent.events.payload import CallFacts, ended_event, started_event
+from agent.events.prices import load_prices
+from agent.settings import Settings
+from agent.transcript import Transcript
+
+EXAMPLES = Path("config/examples")
+FACTS = CallFacts(job_id="AJ_abc123", room="web-room-1", started_at=1_700_000_000.0)
+USAGE: list[ModelUsage] = [
+    LLMModelUsage(provider="api.openai.com", model="gpt-4o-mini", input_tokens=1200, output_tokens=80),
+    TTSModelUsage(provider="api.openai.com", model="gpt-4o-mini-tts", characters_count=150, audio_duration=9.5),
+    STTModelUsage(provider="Deepgram", model="nova-3", audio_duration=30.0),
+]
+
+
+def resolved(example: str) -> CallConfig:
+    document = json.loads((EXAMPLES / example).read_text(encoding="utf-8"))
+    return resolve_call(CallSources(job_metadata=json.dumps(document["job_metadata"])), settings=Settings())
+
+
+def a_transcript() -> Transcript:
+    transcript = Transcript()
+    transcript.add(channel="voice", role="assistant", speaker="agent", text="Hi, how can I help?", at=1_700_000_001.0)
+    transcript.add(channel="chat", role="user", speaker="caller", text="Do you ship to Oman?", at=1_700_000_003.0)
+    transcript.add(channel="chat", role="assistant", speaker="agent", text="Yes, in five days.", at=1_700_000_004.0)
+    return transcript
+
+
+def transcript_of(body: dict[str, object]) -> list[dict[str, object]]:
+    items = body["transcript"]
+    assert isinstance(items, list)
+    return items
+
+
+def the_end(config: CallConfig, *, include_content: bool = True) -> dict[str, object]:
+    return ended_event(
+        config,
+        facts=FACTS,
+        ended_at=1_700_000_042.5,
+        end_reason="caller_left",
+        transcript=a_transcript().items,
+        usage=USAGE,
+        prices=load_prices(Path("config")),
+        include_content=include_content,
+    ).body
+
+
+def test_call_started_carries_the_convoi_metadata_verbatim_and_the_warnings_as_codes_and_fields() -> None:
+    config = resolved("convoi/with_overrides.json")
+
+    event = started_event(config, facts=FACTS, include_content=True, now=1_700_000_000.5)
+
+    body = event.body
+    assert body["type"] == "call.started"
+    assert body["id"] == event.id
+    assert event.id.startswith("evt_")
+    assert body["idempotency_key"] == event.idempotency_key == "AJ_abc123:call.started"
+    assert body["created_at"] == "2023-11-14T22:13:20.500Z"
+    assert (body["room"], body["dialect"], body["agent_id"]) == (
+        "web-room-1",
+        "convoi",
+        "agt_b88d642dd68747f28305c428b209xxxx",
+    )
+    call = body["call"]
+    assert isinstance(call, dict)
+    assert call["metadata"] == {"source": "landing-page", "user_ref": "u_42"}
+    assert call["participant_name"] == "xyz"
+    assert body["warnings"] == [
+        {"code": "not_allowed", "field": "tts.voice"},
+        {"code": "unknown_knowledge_base", "field": "knowledge_base_ids[0]"},
+    ]
+
+
+def test_sawt_pre_call_variables_are_kept_apart_from_the_prompt_variables() -> None:
+    config = resolved("sawt/documented_body.json")
+
+    body = started_event(config, facts=FACTS, include_content=True, now=1_700_000_000.0).body
+
+    call = body["call"]
+    assert isinstance(call, dict)
+    assert call["pre_call_variables"] == {"account_id": "ACC123"}
+    assert call["user_ref"] == "user_12345"
+    assert body["variables"] == {"customer_name": "Mohammed", "language": "Arabic"}
+
+
+def test_call_ended_holds_both_channels_in_order_with_channel_role_and_speaker() -> None:
+    body = the_end(resolved("convoi/with_overrides.json"))
+
+    assert body["type"] == "call.ended"
+    assert body["idempotency_key"] == "AJ_abc123:call.ended"
+    assert [(i["channel"], i["role"], i["speaker"], i["text"]) for i in transcript_of(body)] == [
+        ("voice", "assistant", "agent", "Hi, how can I help?"),
+        ("chat", "user", "caller", "Do you ship to Oman?"),
+        ("chat", "assistant", "agent", "Yes, in five days."),
+    ]
+    assert (body["duration_s"], body["end_reason"]) == (42.5, "caller_left")
+
+
+def test_call_ended_reports_usage_and_an_estimated_cost_per_model() -> None:
+    body = the_end(resolved("convoi/with_overrides.json"))
+
+    usage = body["usage"]
+    assert isinstance(usage, dict)
+    assert usage["totals"] == {
+        "llm_input_tokens": 1200,
+        "llm_output_tokens": 80,
+        "tts_characters": 150,
+        "tts_audio_s": 9.5,
+        "stt_audio_s": 30.0,
+    }
+    cost = body["cost"]
+    assert isinstance(cost, dict)
+    assert cost["estimate"] is True
+    assert cost["currency"] == "USD"
+    # gpt-4o-mini 1200 in * 0.15/M + 80 out * 0.60/M; gpt-4o-mini-tts 9.5 s * 0.015/min; nova-3 30 s * 0.0077/min
+    expected = {"llm": 0.000228, "tts": 0.002375, "stt": 0.00385}
+    assert {line["kind"]: line["amount"] for line in cost["lines"]} == expected
+    assert [line["provider"] for line in cost["lines"]] == ["openai", "openai", "deepgram"]
+    assert cost["total"] == round(sum(expected.values()), 6)
+    assert cost["unpriced"] == []
+
+
+def test_a_model_missing_from_the_price_table_is_listed_unpriced_and_left_out_of_the_total() -> None:
+    from agent.events.prices import estimate_cost
+
+    prices = load_prices(Path("config"))
+    assert prices is not None
+    cost = estimate_cost([TTSModelUsage(provider="local", model="mystery-voice", characters_count=10)], prices)
+
+    assert cost["total"] == 0.0
+    assert cost["unpriced"] == [{"kind": "tts", "provider": "local", "model": "mystery-voice"}]
+
+
+def test_deepgram_voices_are_priced_by_the_longest_matching_model_prefix() -> None:
+    prices = load_prices(Path("config"))
+    assert prices is not None
+
+    aura2 = prices.rates_for("tts", provider="Deepgram", model="aura-2-thalia-en")
+    aura1 = prices.rates_for("tts", provider="Deepgram", model="aura-asteria-en")
+
+    assert aura2 is not None
+    assert aura2[1].per_1m_characters == 30.0
+    assert aura1 is not None
+    assert aura1[1].per_1m_characters == 15.0
+
+
+def test_without_content_the_event_has_no_transcript_text_no_variables_and_no_caller_name() -> None:
+    config = resolved("sawt/documented_body.json")
+
+    body = the_end(config, include_content=False)
+
+    text = json.dumps(body)
+    for caller_data in ("Do you ship to Oman?", "Mohammed", "ACC123", "Yes, in five days."):
+        assert caller_data not in text
+    assert body["content_included"] is False
+    assert [i["chars"] for i in transcript_of(body)] == [19, 20, 18]
+    assert "variables" not in body
+
+
+def test_no_setting_and_no_warning_message_reaches_an_event() -> None:
+    config = resolved("convoi/with_overrides.json")
+
+    text = json.dumps(the_end(config))
+
+    assert all(w.message not in text for w in config.warnings)
+    assert config.instructions not in text
