@@ -92,17 +92,62 @@ SPEAKING_HOLD_S = 0.5  # how long a track stays "speaking" after its last loud m
 SpeakingCallback = Callable[[bool, float], None]
 
 
-class Fanout:
-    """Delivers one received track to any number of subscribers."""
+class _AnnouncedSource(MediaStreamTrack):
+    """The source of a track announced (``AddTrack``) whose media has not arrived yet: reading it waits for the
+    receiver's track, then reads that one."""
 
-    def __init__(self, track: Track, source: MediaStreamTrack, *, on_speaking: SpeakingCallback | None = None) -> None:
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._received: MediaStreamTrack | None = None
+        self._settled = asyncio.Event()
+
+    @property
+    def attached(self) -> bool:
+        return self._received is not None
+
+    def attach(self, received: MediaStreamTrack) -> None:
+        if self._received is None and self.readyState == "live":
+            self._received = received
+            self._settled.set()
+
+    async def recv(self) -> Any:
+        await self._settled.wait()
+        if self._received is None:
+            raise MediaStreamError
+        return await self._received.recv()
+
+    def stop(self) -> None:
+        super().stop()
+        self._settled.set()
+
+
+class Fanout:
+    """Delivers one published audio track to any number of subscribers.
+
+    It exists from the track's announcement on, so a subscriber's sender can be negotiated while the publisher's
+    own offer is still on its way (as an SFU binds a down track before the first packet); ``attach`` connects the
+    received media once the publisher's section is negotiated.
+    """
+
+    def __init__(self, track: Track, *, on_speaking: SpeakingCallback | None = None) -> None:
         self._track = track
         self._on_speaking = on_speaking
         self._speaking = False
         self._last_loud = 0.0
         self._relay = MediaRelay()
-        self._source = source
-        self._sink = asyncio.create_task(self._drain(self._relay.subscribe(source)), name="sandbox.media.sink")
+        self._source = _AnnouncedSource()
+        self.flowing = asyncio.Event()  # set at the publisher's first packet
+        self._sink = asyncio.create_task(self._drain(self._relay.subscribe(self._source)), name="sandbox.media.sink")
+
+    @property
+    def receiving(self) -> bool:
+        """Whether the publisher's media is connected (its section negotiated)."""
+        return self._source.attached
+
+    def attach(self, received: MediaStreamTrack) -> None:
+        self._source.attach(received)
 
     def subscribe(self) -> MediaStreamTrack:
         proxy: MediaStreamTrack = self._relay.subscribe(self._source)
@@ -119,6 +164,7 @@ class Fanout:
             except MediaStreamError:
                 return
             self._track.frames_received += 1
+            self.flowing.set()
             # Every packet goes through the decoder (Opus carries state from packet to packet); every fifth is
             # measured.
             frames = decoder.decode(item) if isinstance(item, av.Packet) else [item]
@@ -146,6 +192,8 @@ class Fanout:
         if self._speaking and self._on_speaking is not None:
             self._speaking = False
             self._on_speaking(False, 0.0)
+        if not self._source.attached:
+            self._source.stop()  # never received: the relay's reader must not wait for it forever
         self._sink.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sink

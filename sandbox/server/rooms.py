@@ -20,6 +20,8 @@ from .state import Participant, Room, Track, new_sid
 
 logger = logging.getLogger("sandbox.rooms")
 
+MEDIA_WAIT_S = 30.0  # how long a subscription waits for the publisher's first packet before it is not announced
+
 RoomHook = Callable[[Room], Awaitable[None]]
 
 
@@ -175,9 +177,17 @@ class RoomManager:
         participant.tracks[track.info.sid] = track
         participant.bump()
         self.broadcast_participant(room, participant)
+        if track.media is not None:
+            # An audio track's fan-out exists from the announcement: subscribers negotiate their sections now,
+            # while the publisher's own offer is on its way, not one renegotiation after it.
+            self._subscribe_interested(room, participant, track=track)
 
     def media_ready(self, room: Room, publisher: Participant, *, track: Track) -> None:
-        """RTP for a publication started flowing: subscribe automatic subscribers and those who already asked."""
+        """The publisher's section for a publication is negotiated: subscribe automatic subscribers and those who
+        already asked (if the announcement did not already)."""
+        self._subscribe_interested(room, publisher, track=track)
+
+    def _subscribe_interested(self, room: Room, publisher: Participant, *, track: Track) -> None:
         for other in self.visible(room, exclude=publisher.identity):
             if other.session is not None and (other.session.auto_subscribe or other.identity in track.wanted_by):
                 self.subscribe(room, other, track_sid=track.info.sid)
@@ -207,11 +217,31 @@ class RoomManager:
             subscriber.session.remove_subscription(track_sid)
 
     def subscribed(self, room: Room, publisher: Participant, *, track: Track) -> None:
-        """A subscriber's transceiver carries the track: the hidden ``track_subscribed`` the SDK waits for."""
+        """A subscriber's transceiver carries the track: the hidden ``track_subscribed`` the SDK waits for.
+
+        It goes out once the publisher's media flows too (an SFU binds a down track to a receiving up track):
+        the SDK starts sending what it captured when it gets it, and nothing sent before its own section is
+        negotiated would arrive.
+        """
+        media = track.media
+        if media is not None and not media.flowing.is_set():
+            self.spawn(self._subscribed_when_flowing(room, publisher, track=track), name="sandbox.rooms.subscribed")
+            return
         if publisher.session is not None:
             publisher.session.send(
                 rtc_pb.SignalResponse(track_subscribed=rtc_pb.TrackSubscribed(track_sid=track.info.sid))
             )
+
+    async def _subscribed_when_flowing(self, room: Room, publisher: Participant, *, track: Track) -> None:
+        media = track.media
+        if media is None:
+            return
+        try:
+            await asyncio.wait_for(media.flowing.wait(), MEDIA_WAIT_S)
+        except TimeoutError:
+            return  # the publisher never sent media: no subscription to announce
+        if track.media is media and publisher.session is not None:
+            self.subscribed(room, publisher, track=track)
 
     async def unpublish(self, room: Room, participant: Participant, *, track: Track, notify: bool = True) -> None:
         participant.tracks.pop(track.info.sid, None)

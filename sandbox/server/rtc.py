@@ -17,6 +17,7 @@ import contextlib
 import gzip
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -404,6 +405,9 @@ class ParticipantSession:
             stream=req.stream,
         )
         track = Track(info=info, cid=req.cid)
+        if req.type == models.TrackType.AUDIO:
+            # Subscribers' sections are negotiated from the announcement on, in parallel with the publisher's offer.
+            track.media = Fanout(track, on_speaking=self._speaking_callback())
         self._pending_tracks[req.cid] = track
         self.manager.publish(self.room, self.participant, track=track)
         self.send(rtc_pb.SignalResponse(track_published=rtc_pb.TrackPublishedResponse(cid=req.cid, track=info)))
@@ -429,13 +433,18 @@ class ParticipantSession:
         if media.kind != "audio":
             logger.info("video is not forwarded", extra={"track_sid": track.info.sid})
             return
-        participant = self.participant
+        if track.media is None:
+            track.media = Fanout(track, on_speaking=self._speaking_callback())
+        track.media.attach(media)
+        self.manager.media_ready(self.room, self.participant, track=track)
+
+    def _speaking_callback(self) -> Callable[[bool, float], None]:
+        room, participant = self.room, self.participant
 
         def on_speaking(active: bool, level: float) -> None:
-            self.manager.speaking(self.room, participant, active=active, level=level)
+            self.manager.speaking(room, participant, active=active, level=level)
 
-        track.media = Fanout(track, media, on_speaking=on_speaking)
-        self.manager.media_ready(self.room, self.participant, track=track)
+        return on_speaking
 
     async def _detect_unpublished(self, pc: RTCPeerConnection) -> None:
         """An unpublish is a re-offer whose section no longer sends; the SDK sends no other signal."""

@@ -404,3 +404,18 @@ def test_the_forwarding_receiver_hands_an_audio_frame_on_when_the_next_packet_ar
     # An SFU forwards as packets come; aiortc's player default would hold four 20 ms frames back.
     assert frames[0] is None
     assert [f.timestamp for f in frames[1:] if f is not None] == [0, 960]
+
+
+async def test_a_publisher_is_told_of_a_subscription_only_once_its_media_reaches_the_server(
+    any_signaling_server: SandboxServer,
+) -> None:
+    async with joined(any_signaling_server, room="call", identities=["alice", "bob"]) as (alice, _bob):
+        tone = await publish_tone(alice)
+        try:
+            await asyncio.wait_for(tone.publication.wait_for_subscription(), 10)
+            # The SDK starts sending what it captures when told; whatever it captured before its own section was
+            # negotiated would be lost, so the server announces the subscription only when packets arrive.
+            track = any_signaling_server.rooms.rooms["call"].participants["alice"].tracks[tone.publication.sid]
+            assert track.frames_received > 0
+        finally:
+            await tone.aclose()
