@@ -49,6 +49,7 @@ from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
 from agent.conversation import CallLimits, WebcallAgent, aec_warmup, ambience_player, turn_handling
 from agent.errors import PipelineError, SettingsError
+from agent.events import CallEvents
 from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, tools_for
 from agent.log import call_log_fields, get_logger, set_redaction
 from agent.ops import Capacity, load_threshold
@@ -126,7 +127,14 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
 
 
 async def session_ended(ctx: JobContext) -> None:
-    """The end-of-call event: duration, turns and provider usage (counts only, never what was said)."""
+    """The end-of-call event: duration, turns and provider usage (counts only, never what was said).
+
+    ``call.ended`` is sent here, not from a shutdown callback: those run after the room is gone, all at once, and are
+    killed after 10 s.
+    """
+    events = CallEvents.take(ctx.job.id)
+    if events is not None:
+        await events.ended()
     try:
         report = ctx.make_session_report()
     except RuntimeError:
@@ -234,6 +242,7 @@ class Call:
         self._chat = ChatChannel(session=session, config=agent.config)
         self._ambience: BackgroundAudioPlayer | None = None
         self._scribe: Scribe | None = None
+        self._events: CallEvents | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -254,6 +263,16 @@ class Call:
             self._agent, room=self._ctx.room, room_options=options, session_host=False, record=False
         )
         await self._chat.start(self._ctx.room)
+        self._events = CallEvents.open(
+            self._settings,
+            config=config,
+            job_id=self._ctx.job.id,
+            room=self._ctx.room.name,
+            session=self._session,
+            transcript=self._chat.transcript,
+        )
+        if self._events is not None:
+            self._events.started()
         self._limits.start()
         if config.is_scribe and self._session.stt is not None:
             self._scribe = Scribe(
@@ -283,6 +302,7 @@ class Call:
         logger.info(
             "session closed, ending job", extra={"reason": str(event.reason), "ended_by": self._limits.ended_by}
         )
+        self._note_end(self._limits.ended_by or event.reason.value)
         self._spawn(self._end(reason=f"session_closed:{event.reason}"))
 
     async def _end(self, *, reason: str) -> None:
@@ -303,12 +323,18 @@ class Call:
                 self._spawn(self._scribe.post())
             else:
                 logger.info("last participant left, ending call")
+                self._note_end("caller_left")
                 self._session.shutdown(drain=False)
             return
         # RoomIO only closes for some disconnect reasons; a web call without its caller is over whatever the reason.
         if participant.identity == self._caller.identity:
             logger.info("caller left, ending call")
+            self._note_end("caller_left")
             self._session.shutdown(drain=False)
+
+    def _note_end(self, reason: str) -> None:
+        if self._events is not None:
+            self._events.note_end(reason)
 
     def _on_room_metadata_changed(self, old_metadata: str, new_metadata: str) -> None:
         self._restage(source="room_metadata")
