@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Final
 
 from livekit import rtc
@@ -37,6 +37,7 @@ from livekit.agents import (
     tokenize,
     vad,
 )
+from livekit.agents.metrics.usage import ModelUsage, ModelUsageCollector
 from livekit.agents.utils import http_context
 from livekit.agents.voice import room_io
 from livekit.agents.voice.background_audio import BackgroundAudioPlayer
@@ -189,7 +190,15 @@ async def entrypoint(ctx: JobContext) -> None:
         welcome_audio=welcome.audio_for(config),
     )
     timeline.mark("built")
-    call = Call(ctx=ctx, session=session, agent=agent, caller=caller, settings=settings, vad_model=shared.vad)
+    call = Call(
+        ctx=ctx,
+        session=session,
+        agent=agent,
+        caller=caller,
+        settings=settings,
+        vad_model=shared.vad,
+        outside_usage=welcome.usage.flatten,
+    )
     await call.start()
     timeline.mark("session_started")
     logger.info("call started", extra={"welcome_mode": config.welcome.mode, "timeline_ms": timeline.marks})
@@ -230,9 +239,11 @@ class Call:
         caller: rtc.RemoteParticipant,
         settings: Settings,
         vad_model: vad.VAD,
+        outside_usage: Callable[[], Sequence[ModelUsage]] = list,
     ) -> None:
         self._ctx = ctx
         self._vad = vad_model
+        self._outside_usage = outside_usage
         self._session = session
         self._agent = agent
         self._caller = caller
@@ -270,6 +281,7 @@ class Call:
             room=self._ctx.room.name,
             session=self._session,
             transcript=self._chat.transcript,
+            outside_usage=self._outside_usage,
         )
         if self._events is not None:
             self._events.started()
@@ -356,6 +368,8 @@ class WelcomePrefetch:
         self._frames: asyncio.Queue[rtc.AudioFrame | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.failed = False
+        # Synthesized outside the session, so the session's usage never sees it; the call's events add it.
+        self.usage = ModelUsageCollector()
         if engine is not None:
             self._task = asyncio.create_task(self._run(engine), name="welcome_prefetch")
 
@@ -385,6 +399,7 @@ class WelcomePrefetch:
                 await self._task
 
     async def _run(self, engine: TtsEngine) -> None:
+        engine.on("metrics_collected", self.usage)
         try:
             async with engine.synthesize(self._config.welcome.text) as stream:
                 async for audio in stream:

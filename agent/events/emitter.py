@@ -27,7 +27,7 @@ from livekit.agents import AgentSession
 from livekit.agents.metrics.usage import ModelUsage
 
 from agent.config.call_config import CallConfig
-from agent.events.payload import CallFacts, Event, ended_event, started_event
+from agent.events.payload import CallFacts, Event, ended_event, merge_usage, started_event
 from agent.events.prices import PriceTable, load_prices
 from agent.events.spool import SpoolSink
 from agent.events.webhook import WebhookSink
@@ -91,6 +91,7 @@ class CallEvents:
         room: str,
         session: AgentSession[Any],
         transcript: Transcript,
+        outside_usage: Callable[[], Sequence[ModelUsage]] = list,
     ) -> CallEvents | None:
         """The call's events, registered under `job_id` for `take`; None when no sink is configured."""
         sinks = sinks_from(settings)
@@ -105,7 +106,8 @@ class CallEvents:
             config=config,
             facts=CallFacts(job_id=job_id, room=room, started_at=time.time()),
             transcript=transcript,
-            usage=lambda: session.usage.model_usage,
+            # The session's usage plus what was spent outside it (the welcome synthesized before the session).
+            usage=lambda: merge_usage([*session.usage.model_usage, *outside_usage()]),
             sinks=sinks,
             prices=prices,
             include_content=settings.events_include_transcript,

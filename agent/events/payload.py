@@ -164,6 +164,24 @@ def _item(item: TranscriptItem, *, include_content: bool) -> dict[str, object]:
     return out
 
 
+def merge_usage(usage: Sequence[ModelUsage]) -> list[ModelUsage]:
+    """One entry per kind, provider and model, with the counts of entries that share them added up."""
+    merged: dict[tuple[str, str, str], ModelUsage] = {}
+    for entry in usage:
+        key = (type(entry).__name__, entry.provider, entry.model)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = entry.model_copy()
+            continue
+        totals = {
+            name: value + getattr(entry, name)
+            for name, value in seen.model_dump().items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        merged[key] = seen.model_copy(update=totals)
+    return list(merged.values())
+
+
 def usage_summary(usage: Sequence[ModelUsage]) -> dict[str, object]:
     """Usage per provider/model and totals: LLM tokens, TTS characters and seconds, STT seconds."""
     llm = [u for u in usage if isinstance(u, LLMModelUsage)]

@@ -106,6 +106,9 @@ async def test_a_convoi_call_posts_started_and_ended_with_metadata_transcript_an
     assert isinstance(totals, dict)
     assert totals["llm_input_tokens"] > 0
     assert totals["llm_output_tokens"] > 0
+    # The welcome was synthesized before the session existed (prefetch); it is billed all the same.
+    assert totals["tts_characters"] >= len(WELCOME)
+    assert totals["tts_audio_s"] > 0
     cost = ended["cost"]
     assert isinstance(cost, dict)
     assert cost["estimate"] is True

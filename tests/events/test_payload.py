@@ -10,7 +10,7 @@ from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsag
 
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
-from agent.events.payload import CallFacts, ended_event, started_event
+from agent.events.payload import CallFacts, ended_event, merge_usage, started_event
 from agent.events.prices import load_prices
 from agent.settings import Settings
 from agent.transcript import Transcript
@@ -175,3 +175,20 @@ def test_no_setting_and_no_warning_message_reaches_an_event() -> None:
 
     assert all(w.message not in text for w in config.warnings)
     assert config.instructions not in text
+
+
+def test_usage_spent_outside_the_session_is_added_to_the_same_models_entry() -> None:
+    session_tts = TTSModelUsage(provider="openai", model="gpt-4o-mini-tts", characters_count=40, audio_duration=2.5)
+    welcome_tts = TTSModelUsage(provider="openai", model="gpt-4o-mini-tts", characters_count=30, audio_duration=2.0)
+    other_tts = TTSModelUsage(provider="deepgram", model="aura-2-thalia-en", characters_count=5, audio_duration=0.5)
+    llm_usage = LLMModelUsage(provider="openai", model="gpt-4o-mini", input_tokens=10, output_tokens=3)
+
+    merged = merge_usage([session_tts, llm_usage, welcome_tts, other_tts])
+
+    tts = [u for u in merged if isinstance(u, TTSModelUsage)]
+    assert [(u.provider, u.characters_count, u.audio_duration) for u in tts] == [
+        ("openai", 70, 4.5),
+        ("deepgram", 5, 0.5),
+    ]
+    assert [u for u in merged if isinstance(u, LLMModelUsage)] == [llm_usage]
+    assert session_tts.characters_count == 40, "the inputs are not changed"
