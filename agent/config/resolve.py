@@ -27,6 +27,7 @@ from agent.config.caller import allowed_leaves, attributes_document
 from agent.config.collections import knowledge_root, unknown_collection_warnings
 from agent.config.diagnostics import warn
 from agent.config.dialects import ParsedDocument, parse_document
+from agent.config.dialects._wire import set_path
 from agent.config.dialects.scaiwave import call_id_from_room
 from agent.config.fields import LEAF_FIELDS, MAX_CHARS, Leaves, PromptFile, flatten
 from agent.config.normalize import Draft, Entry, normalize
@@ -218,13 +219,7 @@ def _build(draft: Draft, *, dialect: Dialect, profile: str, warnings: list[Confi
     for path, (value, _) in draft.fields.items():
         if path.startswith("variables."):
             continue
-        node = document
-        *groups, leaf = path.split(".")
-        for group in groups:
-            child = node.setdefault(group, {})
-            assert isinstance(child, dict)
-            node = child
-        node[leaf] = value
+        set_path(document, path, value)
     for path in LEAF_FIELDS:
         if path == "variables":
             provenance.update({p: draft.fields[p][1] for p in sorted(draft.fields) if p.startswith("variables.")})

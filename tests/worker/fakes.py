@@ -25,14 +25,9 @@ from livekit.agents.language import LanguageCode
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.voice import io
 
+from tests.chat.fakes import last_user_text as last_user_text
+
 Policy = Callable[[llm.ChatContext], str]
-
-
-def last_user_text(ctx: llm.ChatContext) -> str:
-    for item in reversed(ctx.items):
-        if isinstance(item, llm.ChatMessage) and item.role == "user":
-            return item.text_content or ""
-    return ""
 
 
 def instructions_of(ctx: llm.ChatContext) -> str:

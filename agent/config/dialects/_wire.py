@@ -141,8 +141,12 @@ def decode_objects(
 
 def put(document: NativeDocument, path: str, value: object) -> None:
     """Set a dotted path in a native document, creating the groups on the way; `None` values are skipped."""
-    if value is None:
-        return
+    if value is not None:
+        set_path(document, path, value)
+
+
+def set_path(document: dict[str, object], path: str, value: object) -> None:
+    """Set a dotted path in a nested document, creating the groups on the way (`None` is set too)."""
     *groups, leaf = path.split(".")
     node = document
     for group in groups:
