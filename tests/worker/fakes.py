@@ -14,7 +14,6 @@ import struct
 import subprocess
 import time
 import wave
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,8 @@ from livekit.agents.language import LanguageCode
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.voice import io
 
+from tests.chat.fakes import ScriptedLLM as ScriptedLLM
 from tests.chat.fakes import last_user_text as last_user_text
-
-Policy = Callable[[llm.ChatContext], str]
 
 
 def instructions_of(ctx: llm.ChatContext) -> str:
@@ -37,41 +35,6 @@ def instructions_of(ctx: llm.ChatContext) -> str:
         for item in ctx.items
         if isinstance(item, llm.ChatMessage) and item.role in ("system", "developer")
     )
-
-
-class ScriptedLLM(llm.LLM[Any]):
-    """Answers ``"answer to: <last user text>"`` (or `policy`) and records every chat context it was given."""
-
-    def __init__(self, *, policy: Policy | None = None) -> None:
-        super().__init__()
-        self.policy = policy or (lambda ctx: "answer to: " + last_user_text(ctx))
-        self.requests: list[llm.ChatContext] = []
-
-    def chat(
-        self,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool] | None = None,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
-        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
-        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
-    ) -> llm.LLMStream:
-        self.requests.append(chat_ctx.copy())
-        return _ScriptedStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
-
-
-class _ScriptedStream(llm.LLMStream):
-    async def _run(self) -> None:
-        assert isinstance(self._llm, ScriptedLLM)
-        reply = self._llm.policy(self._chat_ctx)
-        request_id = utils.shortuuid("req_")
-        for i, word in enumerate(reply.split(" ")):
-            self._event_ch.send_nowait(
-                llm.ChatChunk(
-                    id=request_id, delta=llm.ChoiceDelta(role="assistant", content=word if i == 0 else " " + word)
-                )
-            )
 
 
 class ToneTTS(tts.TTS[Any]):

@@ -54,7 +54,7 @@ async def test_generate_mode_has_the_llm_greet_with_the_rendered_instructions() 
     config = config_with(welcome=Welcome(mode="generate"))
     async with in_process_call(config) as call:
         await until(lambda: call.tts.texts)
-        request = call.llm.requests[0]
+        request = call.llm.requests[0].chat_ctx
         assert "You are the front desk of Hotel Lumen." in instructions_of(request)
         assert GREETING_INSTRUCTIONS in instructions_of(request)
 
@@ -78,7 +78,7 @@ async def test_an_interruptible_welcome_is_cut_off_by_speech_from_the_first_word
         call.audio_in.push_pcm(speech)
         await until(lambda: call.audio_out.segments and call.audio_out.segments[0].interrupted)
         await until(lambda: call.llm.requests)
-        assert last_user_text(call.llm.requests[-1]) == "what time do you open"
+        assert last_user_text(call.llm.requests[-1].chat_ctx) == "what time do you open"
 
 
 async def test_speech_during_a_non_interruptible_welcome_is_kept_and_answered_after_it(
@@ -93,7 +93,7 @@ async def test_speech_during_a_non_interruptible_welcome_is_kept_and_answered_af
         await until(lambda: call.llm.requests, within_s=30)
         welcome = call.audio_out.segments[0]
         assert not welcome.interrupted
-        assert last_user_text(call.llm.requests[-1]) == "what time do you open"
+        assert last_user_text(call.llm.requests[-1].chat_ctx) == "what time do you open"
         assert call.stt.heard_seconds, "the STT received the caller's audio"
         assert call.stt.heard_seconds[0] > 0.5, "a whole spoken sentence, segmented by Silero"
 
@@ -108,7 +108,7 @@ async def test_the_maximum_duration_ends_the_call_with_a_spoken_goodbye() -> Non
         limits = CallLimits(session=call.session, limits=config.limits)
         limits.start()
         await asyncio.wait_for(closed.wait(), timeout=15)
-        assert TIME_UP_GOODBYE_INSTRUCTIONS in instructions_of(call.llm.requests[-1])
+        assert TIME_UP_GOODBYE_INSTRUCTIONS in instructions_of(call.llm.requests[-1].chat_ctx)
         assert call.tts.texts, "the goodbye was synthesized"
         assert limits.ended_by == "max_duration"
         await limits.aclose()
@@ -124,7 +124,7 @@ async def test_user_silence_reprompts_then_says_goodbye_and_ends(silero: vad.VAD
         limits = CallLimits(session=call.session, limits=config.limits)
         limits.start()
         await asyncio.wait_for(closed.wait(), timeout=20)
-        asked = [instructions_of(r) for r in call.llm.requests]
+        asked = [instructions_of(r.chat_ctx) for r in call.llm.requests]
         assert REPROMPT_INSTRUCTIONS in asked[0]
         assert SILENCE_GOODBYE_INSTRUCTIONS in asked[-1]
         assert len(asked) == 2
@@ -147,7 +147,7 @@ async def test_a_mid_call_change_waits_for_the_current_speech_and_applies_at_the
         assert set(staged) == {"instructions", "variables", "tts.voice", "tts.speed"}
         assert call.tts.voice == "alloy", "the welcome keeps its voice"
         await call.session.run(user_input="Hello?")
-        assert "The guest is called Ana." in instructions_of(call.llm.requests[-1])
+        assert "The guest is called Ana." in instructions_of(call.llm.requests[-1].chat_ctx)
         assert (call.tts.voice, call.tts.speed) == ("nova", 1.2)
         assert call.agent.config == changed
 
