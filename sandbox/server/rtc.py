@@ -270,6 +270,9 @@ class ParticipantSession:
             other_participants=[p.info() for p in self.manager.visible(self.room, exclude=self.participant.identity)],
             server_version=SERVER_VERSION,
             subscriber_primary=False,
+            # As livekit-server (>= 1.7) answers a participant that may publish: the SDK then negotiates its publisher
+            # connection at once, at join and at each publish, instead of after a 150 ms debounce.
+            fast_publish=self.participant.permission.can_publish,
             ping_interval=PING_INTERVAL_S,
             ping_timeout=PING_TIMEOUT_S,
             server_info=models.ServerInfo(

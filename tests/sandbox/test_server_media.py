@@ -284,6 +284,26 @@ async def test_a_hidden_participant_is_not_announced_to_others(sandbox_server: S
             await observer.disconnect()
 
 
+async def test_the_join_response_offers_fast_publish_only_to_a_participant_that_may_publish(
+    sandbox_server: SandboxServer,
+) -> None:
+    # As livekit-server does: the SDK then negotiates a publisher's connection at once instead of after a debounce.
+    listener = (
+        api.AccessToken(sandbox_server.api_key, sandbox_server.api_secret)
+        .with_identity("listener")
+        .with_grants(api.VideoGrants(room_join=True, room="fast", can_publish=False))
+        .to_jwt()
+    )
+    for token, expected in ((sandbox_server.token(room="fast", identity="speaker"), True), (listener, False)):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"{sandbox_server.url}/rtc", params={"access_token": token, "protocol": "16"}) as ws,
+        ):
+            first = rtc_pb.SignalResponse.FromString((await ws.receive(timeout=5)).data)
+            assert first.join.participant.permission.can_publish is expected
+            assert first.join.fast_publish is expected
+
+
 async def test_a_client_that_stops_signaling_is_dropped_after_the_ping_timeout() -> None:
     async with running(port=0, ping_timeout=0.5) as server:
         token = server.token(room="quiet", identity="silent")
