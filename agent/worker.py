@@ -57,6 +57,7 @@ from agent.ops import Capacity, load_threshold
 from agent.pipeline import TtsEngine
 from agent.scribe import Scribe, address_names
 from agent.settings import Settings, get_settings
+from agent.subscriptions import DeferredAudioSubscription
 
 logger = get_logger("worker")
 
@@ -164,7 +165,9 @@ async def entrypoint(ctx: JobContext) -> None:
     welcome = WelcomePrefetch.start(early, settings=settings, shared=shared)
 
     timeline.mark("prefetch_started")
-    await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
+    # Callers' audio is subscribed once the agent's own track is out (see agent.subscriptions).
+    audio_in = DeferredAudioSubscription(ctx.room)
+    await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
     timeline.mark("connected")
     caller = await ctx.wait_for_participant()
     timeline.mark("caller_found")
@@ -199,7 +202,10 @@ async def entrypoint(ctx: JobContext) -> None:
         vad_model=shared.vad,
         outside_usage=welcome.usage.flatten,
     )
-    await call.start()
+    try:
+        await call.start()
+    finally:
+        audio_in.release()
     timeline.mark("session_started")
     logger.info("call started", extra={"welcome_mode": config.welcome.mode, "timeline_ms": timeline.marks})
 
