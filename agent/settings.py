@@ -19,6 +19,7 @@ from agent.errors import SettingsError
 
 SttProvider = Literal["deepgram", "openai", "whisper"]
 TtsProvider = Literal["openai", "deepgram", "piper"]
+OpenAITtsFormat = Literal["pcm", "wav", "mp3", "opus", "aac", "flac"]
 LlmProvider = Literal["openai"]
 Dialect = Literal["native", "sawt", "convoi", "vaani", "vyom", "scaiwave"]
 
@@ -55,6 +56,9 @@ class Settings(BaseSettings):
     dialect: Dialect | None = Field(default=None, validation_alias="WEBCALL_DIALECT")
     stt_provider: SttProvider = Field(default="deepgram", validation_alias="WEBCALL_STT_PROVIDER")
     tts_provider: TtsProvider = Field(default="openai", validation_alias="WEBCALL_TTS_PROVIDER")
+    # Raw PCM needs no decoding: the first frame is out as soon as its bytes arrive (mp3 costs 35-90 ms more here,
+    # `bench/providers.py`). A compatible server without `pcm` can be given another format.
+    openai_tts_format: OpenAITtsFormat = Field(default="pcm", validation_alias="WEBCALL_OPENAI_TTS_FORMAT")
     llm_model: str = Field(default="gpt-4o-mini", validation_alias="WEBCALL_LLM_MODEL")
     allowed_llm_models: NameList = Field(
         default=("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"),

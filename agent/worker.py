@@ -82,9 +82,14 @@ def prewarm(proc: JobProcess) -> None:
 
     Each step below otherwise happens on a call's event loop during its first second (measured with
     ``bench/dispatch_latency.py``): the TLS context of the shared aiohttp session (hundreds of ms on a busy 2-core
-    machine) and the transcript hyphenation table.
+    machine), the transcript hyphenation table, the agent profiles, voice table and prompt files that the first
+    ``resolve_call`` reads (13 ms of YAML per call, twice before the welcome), and the chat message model, whose
+    pydantic schema is built on first use, in the session's start.
     """
-    proc.userdata["shared"] = pipeline.load_shared(get_settings())
+    settings = get_settings()
+    proc.userdata["shared"] = pipeline.load_shared(settings)
+    resolve_call(CallSources(), settings=settings)
+    llm.ChatContext.empty().add_message(role="system", content="warm")
     http_context._create_ssl_context()
     tokenize.basic.hyphenate_word("warm")
     FfiClient.instance  # noqa: B018 - loads and initializes the WebRTC FFI library of this process now
@@ -421,6 +426,10 @@ class WelcomePrefetch:
     async def _iter(self) -> AsyncIterator[rtc.AudioFrame]:
         while (frame := await self._frames.get()) is not None:
             yield frame
+            # Prefetched audio is all there at once. Handing it over in one go would let the transcript
+            # synchronizer's speaking-rate analysis of the whole welcome (about 40 ms of numpy on this box) run
+            # before the first frame reaches the room's audio source; a yield per frame lets that frame go first.
+            await asyncio.sleep(0)
 
 
 def _sources(ctx: JobContext, *, participant: rtc.RemoteParticipant | None) -> CallSources:

@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 import numpy as np
+from livekit.plugins import openai as lk_openai
+from openai import AsyncOpenAI
 
 from sandbox.providers import FakeDeepgram, FakeOpenAI, speech
 
@@ -89,6 +92,15 @@ async def _deepgram_listen(http: aiohttp.ClientSession, url: str, *, pcm: bytes)
     return elapsed
 
 
+async def _plugin_first_frame(tts: lk_openai.TTS) -> float:
+    start = time.perf_counter()
+    async with tts.synthesize(SENTENCE) as stream:
+        async for _ in stream:
+            elapsed = time.perf_counter() - start
+            break
+    return elapsed
+
+
 async def _measure(label: str, probe: Callable[[], Awaitable[float]], *, runs: int) -> None:
     await probe()  # warm-up: connection pool, first inference
     samples = [await probe() for _ in range(runs)]
@@ -117,6 +129,17 @@ async def run(runs: int) -> None:
         ]
         for label, probe in probes:
             await _measure(label, probe, runs=runs)
+
+        # What the worker's OpenAI TTS (the livekit plugin) hands on: time to its first audio frame, by response
+        # format, the sentence cached by the fake and its first byte held back 100 ms.
+        synthesizer.cache_size = 256
+        openai.set_latency(first_byte=0.1)
+        client = AsyncOpenAI(api_key="bench", base_url=openai.base_url)
+        for fmt in ("pcm", "mp3"):
+            tts = lk_openai.TTS(client=client, response_format=fmt)
+            await _measure(f"plugin {fmt} first frame", functools.partial(_plugin_first_frame, tts), runs=runs)
+            await tts.aclose()
+        await client.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,3 +117,34 @@ def test_offline_providers_are_built_without_any_key() -> None:
     )
     assert isinstance(speaker, PiperTTS)
     assert speaker.speed == 4.0
+
+
+def test_openai_tts_asks_for_raw_pcm_unless_told_another_format() -> None:
+    shared_settings = settings_with(OPENAI_API_KEY="sk-test")
+    shared = pipeline.load_shared(shared_settings)
+    built = pipeline.build_tts(TtsConfig(provider="openai"), settings=shared_settings, shared=shared)
+    assert isinstance(built, openai.TTS)
+    assert built._opts.response_format == "pcm"
+    mp3 = settings_with(OPENAI_API_KEY="sk-test", WEBCALL_OPENAI_TTS_FORMAT="mp3")
+    built = pipeline.build_tts(TtsConfig(provider="openai"), settings=mp3, shared=shared)
+    assert isinstance(built, openai.TTS)
+    assert built._opts.response_format == "mp3"
+    with pytest.raises(ValueError, match="WEBCALL_OPENAI_TTS_FORMAT"):
+        settings_with(WEBCALL_OPENAI_TTS_FORMAT="ogg")
+
+
+def test_prewarm_reads_the_agent_profiles_before_any_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    from livekit.agents import JobExecutorType, JobProcess
+
+    from agent.config.profiles import load_profiles
+    from agent.settings import get_settings
+    from agent.worker import prewarm
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    get_settings.cache_clear()
+    load_profiles.cache_clear()
+    proc = JobProcess(executor_type=JobExecutorType.PROCESS, user_arguments=None, http_proxy=None)
+    prewarm(proc)
+    assert isinstance(proc.userdata["shared"], pipeline.Shared)
+    assert load_profiles.cache_info().currsize == 1  # the call's resolve_call reads no YAML
+    get_settings.cache_clear()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+
 from agent.config.call_config import CallConfig, TtsConfig, Welcome
 from agent.worker import WelcomePrefetch
 from tests.worker.fakes import ToneTTS
@@ -41,9 +44,28 @@ async def test_nothing_is_prefetched_for_a_generated_or_empty_welcome() -> None:
 
 
 async def test_a_failed_prefetch_leaves_the_welcome_to_the_session() -> None:
-    import asyncio
-
     prefetch = WelcomePrefetch(config=EARLY, engine=ToneTTS(failing=True))
     await asyncio.sleep(0.1)
     assert prefetch.failed
     assert prefetch.audio_for(EARLY) is None
+
+
+async def test_prefetched_frames_are_handed_over_one_event_loop_turn_at_a_time() -> None:
+    prefetch = WelcomePrefetch(config=EARLY, engine=ToneTTS(ms_per_char=40.0))
+    audio = prefetch.audio_for(EARLY)
+    assert audio is not None
+    await asyncio.sleep(0.3)  # the whole welcome is synthesized and waiting
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_turns())
+    seen = [turns async for _ in audio]
+    counter.cancel()
+    assert len(seen) >= 3
+    # Other tasks (the room's audio forwarding) run between any two frames, however many are waiting.
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen))
