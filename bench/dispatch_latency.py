@@ -9,8 +9,14 @@ and measures until the caller receives the first non-silent frame of the welcome
 the caller sees them (agent joined, agent track published, track subscribed, first frame, first audible frame) and
 the worker's own timeline (``call started``), then the median.
 
-Measured on the 2-vCPU box with ``--runs 10``: median 0.61 s at load ~1.8 (0.57 s at load ~1.4; agent joined
-0.09 s, track published 0.23 s, track subscribed 0.41 s, first audible 0.61 s); it was 0.83 s (at load 0.3) while
+Measured 2026-11-22 on the 2-vCPU box with ``--runs 10``: median **0.370 s** and **0.347 s** in two passes at load
+0.2-1.2 (agent joined 0.066 s, agent track published 0.16 s, track subscribed at the caller 0.22 s, first audible
+0.35-0.37 s); 0.431 s with another process keeping one of the two cores busy. The steps that got it there from
+0.57-0.61 s: the sandbox's join response offers ``fast_publish`` as livekit-server does (0.44 s: the SDK had been
+debouncing each publisher negotiation by 150 ms), the callers' audio is subscribed after the agent's own track is
+published (``agent.subscriptions``: the two offers no longer queue behind each other), OpenAI TTS is asked for raw
+pcm, the job process warms what a first call used to load (profiles, the chat message schema, the OpenAI SDK's lazy
+imports), and the prefetched welcome is handed over a frame per event-loop turn. It was 0.83 s (at load 0.3) while
 the sandbox asked the caller for a section only after the agent's publish offer and held four packets back.
 """
 

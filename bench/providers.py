@@ -19,6 +19,10 @@ test runs, and the numbers move with that load (column heads: 1-minute load aver
     deepgram speak ttfb      median 0.178 s  max 0.361   median 0.799 s  max 1.246
     openai stt 2.0 s         median 0.447 s  max 0.990   median 1.124 s  max 1.622
     deepgram listen 2.0 s    median 0.412 s  max 0.586   median 0.599 s  max 0.611
+
+The plugin rows (added 2026-11-22, load 0.7) time ``livekit.plugins.openai.TTS`` to its first audio frame with the
+sentence cached by the fake and a 100 ms first byte: ``pcm`` median 0.107 s (max 0.109), ``mp3`` median 0.135 s (max
+0.147; 0.141-0.200 s for a fresh process's first request). The worker asks for ``pcm`` (``WEBCALL_OPENAI_TTS_FORMAT``).
 """
 
 from __future__ import annotations

@@ -10,18 +10,20 @@ Run: ``.venv/bin/python -m bench.sandbox_server [--runs 10] [--rooms 1 2 4]``. P
 - server CPU: ``python -m sandbox`` as a child process, N rooms of two participants each publishing a tone
   (2N forwarded streams) for 10 s; CPU seconds of the server process per wall second, from ``/proc``.
 
-Measured 2026-11-22 on the shared 2-vCPU box (1-minute load average about 2 from other engineers' runs), 10 runs,
-Opus forwarded unchanged:
+Measured 2026-11-22 on the 2-vCPU box (load 0.4), 10 runs, Opus forwarded packet by packet, the join response
+offering ``fast_publish``:
 
-    connect                      median 0.098 s  max 0.116 s
-    audio latency                median 0.150 s  max 0.166 s
-    dispatch                     median 0.001 s  max 0.003 s
-    server cpu, 1 room / 2 streams   0.08 cores (0.041 per stream)
-    server cpu, 2 rooms / 4 streams  0.15 cores (0.036 per stream)
-    server cpu, 4 rooms / 8 streams  0.24 cores (0.030 per stream)
+    connect                      median 0.069 s  max 0.115 s
+    audio latency                median 0.092 s  max 0.103 s
+    dispatch                     median 0.001 s  max 0.002 s
+    server cpu, 1 room / 2 streams   0.10 cores (0.048 per stream)
+    server cpu, 2 rooms / 4 streams  0.13 cores (0.034 per stream)
+    server cpu, 4 rooms / 8 streams  0.23 cores (0.029 per stream)
 
-With aiortc decoding and re-encoding every stream (the first version, load 3-8) it was 0.174 s median audio latency
-and 0.08-0.10 cores per stream.
+Earlier the same day (load about 2), with aiortc holding four frames back and no ``fast_publish`` (the SDK then
+debounces each publisher negotiation by 150 ms): connect 0.098 s, audio latency 0.150 s. With aiortc decoding and
+re-encoding every stream (the first version, load 3-8) it was 0.174 s median audio latency and 0.08-0.10 cores per
+stream.
 """
 
 from __future__ import annotations
