@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     events_secret: SecretStr | None = Field(default=None, validation_alias="WEBCALL_EVENTS_SECRET")
     # Transcript text, prompt variables and the caller's name in events (never in logs).
     events_include_transcript: bool = Field(default=True, validation_alias="WEBCALL_EVENTS_INCLUDE_TRANSCRIPT")
+    # The webhook's outbox (`agent.events.outbox`): events the webhook could not take, kept on disk and re-sent.
+    # Unset: `<WEBCALL_EVENTS_DIR>/outbox` with a spool, else `events-outbox` under the working directory.
+    events_outbox_dir: Path | None = Field(default=None, validation_alias="WEBCALL_EVENTS_OUTBOX_DIR")
+    events_outbox_max_age_s: float = Field(default=86_400.0, gt=0, validation_alias="WEBCALL_EVENTS_OUTBOX_MAX_AGE_S")
+    events_redeliver_interval_s: float = Field(
+        default=30.0, gt=0, validation_alias="WEBCALL_EVENTS_REDELIVER_INTERVAL_S"
+    )
 
     @field_validator("allowed_llm_models", "allowed_tts_voices", "caller_allowed_fields", mode="before")
     @classmethod
@@ -114,6 +121,14 @@ class Settings(BaseSettings):
         if text.startswith("["):
             return json.loads(text)
         return tuple(item.strip() for item in text.split(",") if item.strip())
+
+    def outbox_dir(self) -> Path:
+        """Where undelivered webhook events wait: the setting, else beside the spool, else ``events-outbox``."""
+        if self.events_outbox_dir is not None:
+            return self.events_outbox_dir
+        if self.events_dir is not None:
+            return self.events_dir / "outbox"
+        return Path("events-outbox")
 
     def require_livekit(self) -> None:
         """Raise `SettingsError` naming every missing LiveKit setting (never their values)."""
