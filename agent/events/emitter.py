@@ -8,8 +8,10 @@ Lifecycle (the worker):
     await CallEvents.take(job_id).ended()   # from on_session_end: the call is over, delivery is awaited (bounded)
 
 Sinks: the spool (``WEBCALL_EVENTS_DIR``) and the webhook (``WEBCALL_EVENTS_URL`` signed with
-``WEBCALL_EVENTS_SECRET``); with neither configured `open` returns None and nothing is built. A URL without a secret
-is refused (logged at each call): an unsigned event could be forged by anyone who can reach the receiver.
+``WEBCALL_EVENTS_SECRET``); with neither configured `open` returns None and nothing is built. The webhook keeps what
+it could not deliver in the outbox (``Settings.outbox_dir()``, `agent.events.outbox`), re-sent by the worker
+process. A URL without a secret is refused (logged at each call): an unsigned event could be forged by anyone who can
+reach the receiver.
 
 Content: ``WEBCALL_EVENTS_INCLUDE_TRANSCRIPT`` (default true) puts transcript text, variables and the caller's name
 into events. The default is on because the receiver is the platform that minted the call: it sent those variables
@@ -27,6 +29,7 @@ from livekit.agents import AgentSession
 from livekit.agents.metrics.usage import ModelUsage
 
 from agent.config.call_config import CallConfig
+from agent.events.outbox import Outbox
 from agent.events.payload import CallFacts, Event, ended_event, merge_usage, started_event
 from agent.events.prices import PriceTable, load_prices
 from agent.events.spool import SpoolSink
@@ -51,7 +54,13 @@ def sinks_from(settings: Settings) -> list[Sink]:
         if settings.events_secret is None or not settings.events_secret.get_secret_value():
             logger.error("call events webhook disabled", extra={"reason": "WEBCALL_EVENTS_SECRET is not set"})
         else:
-            sinks.append(WebhookSink(url=settings.events_url, secret=settings.events_secret.get_secret_value()))
+            sinks.append(
+                WebhookSink(
+                    url=settings.events_url,
+                    secret=settings.events_secret.get_secret_value(),
+                    outbox=Outbox(settings.outbox_dir()),
+                )
+            )
     return sinks
 
 

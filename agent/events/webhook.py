@@ -10,6 +10,11 @@ up to `Policy.attempts` tries and never past `Policy.budget_s` in all (3 tries w
 answer is final: 2xx delivered, 4xx (the receiver refused this request; sending it again would not change that) not
 delivered. Delivery never raises: the outcome is returned and logged with counts and codes only, never the URL
 (it may hold a token) or the body (caller data).
+
+With an `Outbox` (what `agent.events.emitter.sinks_from` always gives it), an event not delivered is kept on disk:
+pending for redelivery after a 5xx, 408/425/429, a connection error or a timeout; under ``dead/`` after any other
+4xx. Once one event of a job is pending, the job's later events go straight behind it, so ``call.ended`` never
+reaches the receiver before its ``call.started``. `deliver` is the bare policy, used by the outbox's redeliverer.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final, Literal
 
 import aiohttp
 
 from agent.events.payload import Event
 from agent.events.signing import SIGNATURE_HEADER, sign
 from agent.log import get_logger
+
+if TYPE_CHECKING:
+    from agent.events.outbox import Outbox
 
 logger = get_logger("events.webhook")
 
@@ -41,24 +49,51 @@ class Policy:
 
 @dataclass(frozen=True, kw_only=True)
 class Delivery:
-    """What became of one event: delivered or not, the last HTTP status (None: no answer), attempts made."""
+    """What became of one event: delivered or not, the last HTTP status (None: no answer), attempts made, and where
+    an undelivered event was kept (``outbox``: pending redelivery; ``dead``: refused; None: not kept)."""
 
     delivered: bool
     status: int | None
     attempts: int
+    kept: Literal["outbox", "dead"] | None = None
 
 
 class WebhookSink:
-    """POSTs events to one URL, signed with one secret."""
+    """POSTs events to one URL, signed with one secret; keeps what it could not deliver in `outbox`, if given."""
 
-    def __init__(self, *, url: str, secret: str, policy: Policy | None = None) -> None:
+    def __init__(self, *, url: str, secret: str, policy: Policy | None = None, outbox: Outbox | None = None) -> None:
         self._url = url
         self._secret = secret
         self.policy = policy if policy is not None else Policy()
+        self.outbox = outbox
+        self._queued_jobs: set[str] = set()
 
     async def send(self, event: Event, *, job_id: str) -> Delivery:
-        """Deliver `event` under the retry policy. Never raises (cancellation aside)."""
-        del job_id  # the idempotency key already names the job
+        """Deliver `event` under the retry policy, else keep it in the outbox. Never raises (cancellation aside)."""
+        if self.outbox is not None and job_id in self._queued_jobs:
+            # An earlier event of this job waits in the outbox: this one waits behind it, in order.
+            kept = await self.outbox.keep(event, job_id=job_id, status=None, attempts=0)
+            return Delivery(delivered=False, status=None, attempts=0, kept=kept)
+        delivery = await self.deliver(event)
+        extra = {
+            "event_type": event.type,
+            "event_id": event.id,
+            "status": delivery.status,
+            "attempts": delivery.attempts,
+        }
+        if delivery.delivered:
+            logger.info("call event delivered", extra=extra)
+            return delivery
+        logger.error("call event not delivered", extra=extra)
+        if self.outbox is None:
+            return delivery
+        kept = await self.outbox.keep(event, job_id=job_id, status=delivery.status, attempts=delivery.attempts)
+        if kept == "outbox":
+            self._queued_jobs.add(job_id)
+        return Delivery(delivered=False, status=delivery.status, attempts=delivery.attempts, kept=kept)
+
+    async def deliver(self, event: Event) -> Delivery:
+        """POST `event` under the retry policy; the outcome, not logged. Never raises (cancellation aside)."""
         body = event.to_json()
         status: int | None = None
         attempts = 0
@@ -76,11 +111,6 @@ class WebhookSink:
                         break
                     await asyncio.sleep(pause)
         delivered = status is not None and 200 <= status < 300
-        extra = {"event_type": event.type, "event_id": event.id, "status": status, "attempts": attempts}
-        if delivered:
-            logger.info("call event delivered", extra=extra)
-        else:
-            logger.error("call event not delivered", extra=extra)
         return Delivery(delivered=delivered, status=status, attempts=attempts)
 
     async def _attempt(self, http: aiohttp.ClientSession, *, event: Event, body: bytes, deadline: float) -> int | None:

@@ -1,0 +1,580 @@
+"""The webhook's outbox: call events the webhook could not deliver, kept durably on disk and re-sent until the
+receiver takes them, refuses them, or they grow too old. No event is dropped silently: the one way to lose one is a
+disk that refuses the write, and that is logged as ``call event lost``.
+
+Layout of the directory (``Settings.outbox_dir()``)::
+
+    <outbox>/<created ms, 13 digits>-<0: started | 1: ended>-<event id>-<job id>.json    pending, one file per event
+    <outbox>/.inflight/<same name>     claimed: a redeliverer is sending it now
+    <outbox>/.locks/<job id>.lock      a redeliverer is working on this job's events
+    <outbox>/dead/<same name>          refused (4xx) or expired: kept for operators, never re-sent
+    <outbox>/corrupt/<name>            unreadable files, quarantined byte for byte
+
+Each file is a JSON record: ``{"format": "webcall.outbox/1", "job_id", "created_at" (unix s, the event's),
+"attempts" (HTTP attempts in all), "redeliveries" (failed passes), "next_attempt_at", "last_status",
+"event": {"id", "type", "idempotency_key", "body"}}``, plus ``dead_reason`` (``refused`` | ``expired``) under
+``dead/``. Files are written like the spool's: a temporary file in the same directory, flushed and fsynced, renamed
+into place, and the directory fsynced.
+
+Redelivery (`Redeliverer`), one pass:
+- jobs are taken oldest first; a job's events in order, ``call.started`` before ``call.ended``, and the pass stops at
+  the first event of a job that stays pending, so a later event never overtakes an earlier one;
+- a job is worked on under its lock (a file created with ``O_EXCL``; a lock untouched for `lease_s` belongs to a
+  redeliverer that died and is broken, and the files it left in ``.inflight`` go back to pending); each event is
+  claimed by renaming it into ``.inflight`` before it is sent. Two redeliverers (two pods on one volume, or the
+  worker and the CLI) therefore never send the same file at the same time;
+- an event is re-sent with its body and ``Idempotency-Key`` unchanged and a fresh signature timestamp. 2xx: deleted.
+  4xx other than 408, 425 and 429: moved to ``dead/``. Anything else (5xx, those three, no answer): kept, due again
+  after a backoff (`backoff_s` doubling per failed pass up to `max_backoff_s`). Older than `max_age_s` (from the event's
+  creation; ``WEBCALL_EVENTS_OUTBOX_MAX_AGE_S``, 24 h by default): moved to ``dead/`` unsent.
+
+Delivery is at least once: a redeliverer that dies between the receiver's 2xx and the delete sends that event again
+later, with the same ``Idempotency-Key``. Logs carry counts, codes and event ids, never the URL or a body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agent.events.payload import Event, EventType
+from agent.events.webhook import Policy, WebhookSink
+from agent.log import get_logger
+from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from livekit.agents import AgentServer
+
+logger = get_logger("events.outbox")
+
+FORMAT: Final = "webcall.outbox/1"
+INFLIGHT: Final = ".inflight"
+LOCKS: Final = ".locks"
+DEAD: Final = "dead"
+CORRUPT: Final = "corrupt"
+# Statuses in the 4xx range that say "later", not "never".
+RETRYABLE_4XX: Final = frozenset({408, 425, 429})
+# One attempt per event per pass: the spacing between attempts is the outbox's backoff, not the live policy's.
+REDELIVERY_POLICY: Final = Policy(attempts=1, budget_s=10.0, attempt_timeout_s=10.0, backoff_s=0.0)
+
+_NAME = re.compile(r"^(\d{13})-([01])-([A-Za-z0-9_]+)-([A-Za-z0-9_-]+)\.json$")
+_TEMP_PREFIX = ".tmp-"
+
+State = Literal["pending", "inflight", "dead", "corrupt"]
+Verdict = Literal["delivered", "refused", "retry"]
+
+
+def verdict(status: int | None) -> Verdict:
+    """What an answer means for a kept event: taken, refused for good, or worth another try later."""
+    if status is not None and 200 <= status < 300:
+        return "delivered"
+    if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
+        return "refused"
+    return "retry"
+
+
+class CorruptRecord(Exception):
+    """An outbox file that cannot be read as a record (torn, edited, foreign)."""
+
+
+class _StoredEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    type: EventType
+    idempotency_key: str
+    body: dict[str, object]
+
+
+class Record(BaseModel):
+    """One outbox file."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    format: Literal["webcall.outbox/1"] = FORMAT
+    job_id: str
+    created_at: float
+    attempts: int = 0
+    redeliveries: int = 0
+    next_attempt_at: float = 0.0
+    last_status: int | None = None
+    dead_reason: Literal["refused", "expired"] | None = None
+    event: _StoredEvent
+
+    def to_event(self) -> Event:
+        stored = self.event
+        return Event(id=stored.id, type=stored.type, idempotency_key=stored.idempotency_key, body=stored.body)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One file of the outbox as the CLI lists it: identity, age and delivery state, never content."""
+
+    state: State
+    name: str
+    event_id: str | None = None
+    event_type: str | None = None
+    job_id: str | None = None
+    age_s: float | None = None
+    attempts: int | None = None
+    last_status: int | None = None
+    dead_reason: str | None = None
+
+
+def _safe(text: str, *, keep: str) -> str:
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in keep) else "_" for ch in text) or "_"
+
+
+def _created_at(event: Event, *, default: float) -> float:
+    value = event.body.get("created_at")
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value).timestamp()
+    return default
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Outbox:
+    """The files of one outbox directory (created when first written)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @property
+    def inflight_dir(self) -> Path:
+        return self.directory / INFLIGHT
+
+    @property
+    def dead_dir(self) -> Path:
+        return self.directory / DEAD
+
+    @property
+    def corrupt_dir(self) -> Path:
+        return self.directory / CORRUPT
+
+    async def keep(
+        self, event: Event, *, job_id: str, status: int | None, attempts: int
+    ) -> Literal["outbox", "dead"] | None:
+        """Keep an event the webhook did not deliver: where it went, or None (logged) when the disk refused it."""
+        try:
+            path = await asyncio.to_thread(self.put, event, job_id=job_id, status=status, attempts=attempts)
+        except OSError as error:
+            logger.error(
+                "call event lost",
+                extra={"event_type": event.type, "event_id": event.id, "error": type(error).__name__},
+            )
+            return None
+        kept: Literal["outbox", "dead"] = "dead" if path.parent == self.dead_dir else "outbox"
+        logger.warning(
+            "call event kept", extra={"event_type": event.type, "event_id": event.id, "status": status, "kept": kept}
+        )
+        return kept
+
+    def put(self, event: Event, *, job_id: str, status: int | None, attempts: int, now: float | None = None) -> Path:
+        """Blocking: write `event` as pending, or under ``dead/`` when `status` refused it for good."""
+        now = time.time() if now is None else now
+        created_at = _created_at(event, default=now)
+        refused = verdict(status) == "refused"
+        record = Record(
+            job_id=job_id,
+            created_at=created_at,
+            attempts=attempts,
+            next_attempt_at=now,
+            last_status=status,
+            dead_reason="refused" if refused else None,
+            event=_StoredEvent(id=event.id, type=event.type, idempotency_key=event.idempotency_key, body=event.body),
+        )
+        directory = self.dead_dir if refused else self.directory
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / self.name_for(record)
+        _write_atomically(path, record.model_dump_json().encode("utf-8"))
+        return path
+
+    @staticmethod
+    def name_for(record: Record) -> str:
+        rank = 0 if record.event.type == "call.started" else 1
+        millis = min(max(0, int(record.created_at * 1000)), 10**13 - 1)
+        event_id = _safe(record.event.id, keep="_")
+        return f"{millis:013d}-{rank}-{event_id}-{_safe(record.job_id, keep='-_')}.json"
+
+    @staticmethod
+    def read_record(path: Path) -> Record:
+        """The record in `path`; `CorruptRecord` when it is not one (FileNotFoundError passes through)."""
+        data = path.read_bytes()
+        try:
+            return Record.model_validate_json(data)
+        except ValidationError:
+            raise CorruptRecord(path.name) from None
+
+    def pending_jobs(self) -> dict[str, list[str]]:
+        """Pending file names by job (as named in the file name), jobs oldest first, names oldest first."""
+        jobs: dict[str, list[str]] = {}
+        for name in sorted(self._names(self.directory)):
+            match = _NAME.match(name)
+            if match is not None:
+                jobs.setdefault(match.group(4), []).append(name)
+        return jobs
+
+    def job_files(self, job: str) -> list[str]:
+        """The job's pending names in sending order: ``call.started`` first whatever the clocks said."""
+        names = [name for name in self._names(self.directory) if (m := _NAME.match(name)) and m.group(4) == job]
+        return sorted(names, key=lambda name: (name.split("-", 2)[1], name))
+
+    def take_back(self, job: str) -> int:
+        """Return the job's claimed files to pending (their claimer died); called under the job's lock."""
+        count = 0
+        for name in self._names(self.inflight_dir):
+            match = _NAME.match(name)
+            if match is not None and match.group(4) == job:
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(self.inflight_dir / name, self.directory / name)
+                    count += 1
+        return count
+
+    def claim(self, name: str) -> bool:
+        """Rename a pending file into ``.inflight``; False when it is gone (claimed or finished by another)."""
+        self.inflight_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(self.directory / name, self.inflight_dir / name)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def finish(self, name: str) -> None:
+        """A claimed file was delivered: delete it."""
+        (self.inflight_dir / name).unlink(missing_ok=True)
+
+    def release(self, name: str, record: Record) -> None:
+        """A claimed file stays pending, updated with its latest attempt."""
+        _write_atomically(self.inflight_dir / name, record.model_dump_json().encode("utf-8"))
+        os.rename(self.inflight_dir / name, self.directory / name)
+        _fsync_dir(self.directory)
+
+    def bury(self, name: str, record: Record, *, source: Path) -> None:
+        """Move a record to ``dead/`` (written there first, then the source removed)."""
+        self.dead_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.dead_dir / name, record.model_dump_json().encode("utf-8"))
+        source.unlink(missing_ok=True)
+
+    def quarantine(self, path: Path) -> None:
+        """Move an unreadable file, as it is, to ``corrupt/``."""
+        self.corrupt_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, self.corrupt_dir / path.name)
+
+    def strays(self, *, now: float, older_than_s: float) -> list[Path]:
+        """Files in the outbox that no record name matches, and temporary files a crashed writer left behind."""
+        found: list[Path] = []
+        for name in self._names(self.directory):
+            path = self.directory / name
+            if name.startswith(_TEMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    if now - path.stat().st_mtime > older_than_s:
+                        found.append(path)
+            elif not name.startswith(".") and _NAME.match(name) is None:
+                found.append(path)
+        return found
+
+    def listing(self, *, now: float | None = None) -> list[Entry]:
+        """Every file of the outbox with its state, oldest first within each state."""
+        now = time.time() if now is None else now
+        entries: list[Entry] = []
+        states: tuple[tuple[State, Path], ...] = (
+            ("pending", self.directory),
+            ("inflight", self.inflight_dir),
+            ("dead", self.dead_dir),
+            ("corrupt", self.corrupt_dir),
+        )
+        for state, directory in states:
+            for name in sorted(self._names(directory)):
+                if name.startswith(".") or (state != "corrupt" and not name.endswith(".json")):
+                    continue
+                entries.append(self._entry(state, directory / name, now=now))
+        return entries
+
+    def _entry(self, state: State, path: Path, *, now: float) -> Entry:
+        if state == "corrupt":
+            return Entry(state=state, name=path.name)
+        try:
+            record = self.read_record(path)
+        except (OSError, CorruptRecord):
+            return Entry(state=state, name=path.name)
+        return Entry(
+            state=state,
+            name=path.name,
+            event_id=record.event.id,
+            event_type=record.event.type,
+            job_id=record.job_id,
+            age_s=round(max(0.0, now - record.created_at), 1),
+            attempts=record.attempts,
+            last_status=record.last_status,
+            dead_reason=record.dead_reason,
+        )
+
+    @staticmethod
+    def _names(directory: Path) -> list[str]:
+        try:
+            with os.scandir(directory) as it:
+                return [entry.name for entry in it if entry.is_file(follow_symlinks=False)]
+        except FileNotFoundError:
+            return []
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Lock:
+    path: Path
+    token: str
+
+
+class _JobLocks:
+    """One lock file per job; a lock untouched for `lease_s` is stale (its holder died) and is broken."""
+
+    def __init__(self, directory: Path, *, lease_s: float) -> None:
+        self.directory = directory
+        self.lease_s = lease_s
+
+    def acquire(self, job: str, *, now: float) -> _Lock | None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{job}.lock"
+        token = f"{os.getpid()}-{uuid.uuid4().hex}"
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    age = now - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age <= self.lease_s:
+                    return None
+                logger.warning("outbox lock broken", extra={"age_s": round(age, 1)})
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as out:
+                out.write(token)
+            return _Lock(path=path, token=token)
+        return None
+
+    @staticmethod
+    def refresh(lock: _Lock) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(lock.path)
+
+    @staticmethod
+    def release(lock: _Lock) -> None:
+        with contextlib.suppress(OSError):
+            if lock.path.read_text() == lock.token:
+                lock.path.unlink()
+
+
+@dataclass(kw_only=True)
+class PassCounts:
+    """What one pass did: events delivered, kept for later (failed now), refused (dead), expired (dead), files
+    quarantined, events not yet due, and jobs skipped because another redeliverer holds them."""
+
+    delivered: int = 0
+    kept: int = 0
+    refused: int = 0
+    expired: int = 0
+    corrupt: int = 0
+    waiting: int = 0
+    busy: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Redeliverer:
+    """Re-sends the outbox's pending events to the webhook; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        webhook: WebhookSink,
+        max_age_s: float = 86_400.0,
+        backoff_s: float = 30.0,
+        max_backoff_s: float = 900.0,
+        lease_s: float = 300.0,
+    ) -> None:
+        self.outbox = outbox
+        self._webhook = webhook
+        self.max_age_s = max_age_s
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._locks = _JobLocks(outbox.directory / LOCKS, lease_s=lease_s)
+        self._lease_s = lease_s
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Redeliverer | None:
+        """The redeliverer the settings ask for; None without a webhook URL and secret (nothing to redeliver to)."""
+        secret = settings.events_secret.get_secret_value() if settings.events_secret is not None else ""
+        if not settings.events_url or not secret:
+            return None
+        webhook = WebhookSink(url=settings.events_url, secret=secret, policy=REDELIVERY_POLICY)
+        return cls(Outbox(settings.outbox_dir()), webhook=webhook, max_age_s=settings.events_outbox_max_age_s)
+
+    async def run_once(self) -> PassCounts:
+        """One pass over the outbox. File errors other than a vanished file propagate (`run_forever` logs them)."""
+        counts = PassCounts()
+        for path in self.outbox.strays(now=time.time(), older_than_s=self._lease_s):
+            self.outbox.quarantine(path)
+            counts.corrupt += 1
+        for job in self.outbox.pending_jobs():
+            await self._run_job(job, counts)
+        if any(counts.as_dict().values()):
+            logger.info("outbox pass", extra=counts.as_dict())
+        return counts
+
+    async def run_forever(self, *, interval_s: float = 30.0) -> None:
+        """Passes every `interval_s` until cancelled. Never raises: a failed pass is logged and the next one runs."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception as error:
+                # The type only: an exception's text can carry the webhook URL or the directory's contents.
+                logger.error("outbox pass failed", extra={"error": type(error).__name__})
+            await asyncio.sleep(interval_s)
+
+    def start_with(self, server: AgentServer, *, interval_s: float) -> None:
+        """Run `run_forever` on the worker's loop once `server` has started (its ``worker_started`` event).
+
+        The task is kept here; the framework's shutdown cancels every task of its loop, this one included, and a
+        pass cancelled mid-send returns its claimed file to pending.
+        """
+
+        def started() -> None:
+            if self._task is None or self._task.done():
+                self._task = asyncio.get_running_loop().create_task(
+                    self.run_forever(interval_s=interval_s), name="webcall.events.redeliver"
+                )
+
+        server.on("worker_started", started)
+
+    async def aclose(self) -> None:
+        """Stop the background task started by `start_with`, if any."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run_job(self, job: str, counts: PassCounts) -> None:
+        lock = self._locks.acquire(job, now=time.time())
+        if lock is None:
+            counts.busy += 1
+            return
+        try:
+            self.outbox.take_back(job)
+            # Listed again under the lock: another redeliverer may have finished some of them since the pass began.
+            for name in self.outbox.job_files(job):
+                self._locks.refresh(lock)
+                if not await self._one(name, counts):
+                    break
+        finally:
+            self._locks.release(lock)
+
+    async def _one(self, name: str, counts: PassCounts) -> bool:
+        """Deliver one pending file; whether the job's next event may go now."""
+        path = self.outbox.directory / name
+        try:
+            record = self.outbox.read_record(path)
+        except FileNotFoundError:
+            return False
+        except (CorruptRecord, UnicodeDecodeError):
+            self.outbox.quarantine(path)
+            counts.corrupt += 1
+            logger.error("outbox file quarantined", extra={"file": name})
+            return True
+        now = time.time()
+        if now - record.created_at > self.max_age_s:
+            self.outbox.bury(name, record.model_copy(update={"dead_reason": "expired"}), source=path)
+            counts.expired += 1
+            logger.error("call event expired", extra=self._extra(record))
+            return True
+        if record.next_attempt_at > now:
+            counts.waiting += 1
+            return False
+        if not self.outbox.claim(name):
+            return False
+        try:
+            delivery = await self._webhook.deliver(record.to_event())
+        except BaseException:
+            # Cancelled mid-send (shutdown): the event stays pending, untouched.
+            with contextlib.suppress(OSError):
+                os.rename(self.outbox.inflight_dir / name, path)
+            raise
+        return self._settle(name, record, status=delivery.status, attempts=delivery.attempts, counts=counts)
+
+    def _settle(self, name: str, record: Record, *, status: int | None, attempts: int, counts: PassCounts) -> bool:
+        updated = record.model_copy(update={"attempts": record.attempts + attempts, "last_status": status})
+        # The backoff grows with failed passes, not HTTP attempts (the live delivery's retries are already in those).
+        match verdict(status):
+            case "delivered":
+                self.outbox.finish(name)
+                counts.delivered += 1
+                logger.info("call event redelivered", extra=self._extra(updated))
+                return True
+            case "refused":
+                dead = updated.model_copy(update={"dead_reason": "refused"})
+                self.outbox.bury(name, dead, source=self.outbox.inflight_dir / name)
+                counts.refused += 1
+                logger.error("call event refused", extra=self._extra(dead))
+                return True
+            case "retry":
+                failed = updated.redeliveries + 1
+                pause = min(self.max_backoff_s, self.backoff_s * 2 ** (failed - 1))
+                later = {"redeliveries": failed, "next_attempt_at": time.time() + pause}
+                self.outbox.release(name, updated.model_copy(update=later))
+                counts.kept += 1
+                logger.warning("call event redelivery failed", extra=self._extra(updated))
+                return False
+
+    @staticmethod
+    def _extra(record: Record) -> dict[str, object]:
+        return {
+            "event_type": record.event.type,
+            "event_id": record.event.id,
+            "status": record.last_status,
+            "attempts": record.attempts,
+        }
+
+
+def redeliver_with(server: AgentServer, settings: Settings) -> Redeliverer | None:
+    """The worker's redelivery: built from `settings` and started with `server`; None when no webhook is set."""
+    redeliverer = Redeliverer.from_settings(settings)
+    if redeliverer is not None:
+        redeliverer.start_with(server, interval_s=settings.events_redeliver_interval_s)
+    return redeliverer
