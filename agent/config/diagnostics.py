@@ -27,6 +27,7 @@ _MESSAGES: Final[dict[WarningCode, str]] = {
     "unknown_knowledge_base": "knowledge base id is not known; ignored",
     "unsupported_language": "the speech-to-text provider cannot hear this language here; the primary is used",
     "truncated": "value longer than allowed; truncated",
+    "provider_unavailable": "provider has no credentials or is not installed here; an available provider is used",
 }
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_:-]")

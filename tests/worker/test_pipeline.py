@@ -148,3 +148,49 @@ def test_prewarm_reads_the_agent_profiles_before_any_job(monkeypatch: pytest.Mon
     assert isinstance(proc.userdata["shared"], pipeline.Shared)
     assert load_profiles.cache_info().currsize == 1  # the call's resolve_call reads no YAML
     get_settings.cache_clear()
+
+
+def test_a_provider_the_deployment_lacks_is_swapped_for_one_it_has_with_a_warning() -> None:
+    settings = settings_with(OPENAI_API_KEY="sk-test")  # no Deepgram here
+    shared = pipeline.load_shared(settings)
+    asked = CallConfig(
+        stt=SttConfig(provider="deepgram", language="es"),
+        tts=TtsConfig(provider="deepgram", voice="aura-2-helena-en", speed=1.2),
+        provenance={"tts.provider": "job_metadata"},
+    )
+    served = pipeline.with_available_providers(asked, settings=settings, shared=shared)
+    assert (served.stt.provider, served.stt.language) == ("openai", "es")
+    assert (served.tts.provider, served.tts.speed) == ("openai", 1.2)
+    assert served.tts.voice != "aura-2-helena-en"
+    assert {(w.code, w.field) for w in served.warnings} == {
+        ("provider_unavailable", "stt.provider"),
+        ("provider_unavailable", "tts.provider"),
+    }
+    assert served.provenance["tts.provider"] == "default"
+    assert isinstance(pipeline.build_tts(served.tts, settings=settings, shared=shared), openai.TTS)
+
+
+def test_a_config_the_deployment_can_serve_is_returned_unchanged() -> None:
+    settings = settings_with(OPENAI_API_KEY="sk-test", DEEPGRAM_API_KEY="dg-test")
+    shared = pipeline.load_shared(settings)
+    asked = CallConfig(tts=TtsConfig(provider="deepgram"))
+    assert pipeline.with_available_providers(asked, settings=settings, shared=shared) is asked
+
+
+def test_with_nothing_to_serve_a_role_the_config_stays_and_building_is_a_typed_error() -> None:
+    settings = settings_with(OPENAI_API_KEY="", WEBCALL_STT_PROVIDER="deepgram", WEBCALL_TTS_PROVIDER="openai")
+    shared = pipeline.load_shared(settings)
+    asked = CallConfig(tts=TtsConfig(provider="deepgram"))
+    served = pipeline.with_available_providers(asked, settings=settings, shared=shared)
+    assert served.tts.provider == "deepgram"
+    assert not served.warnings
+    with pytest.raises(PipelineError) as caught:
+        pipeline.build_tts(served.tts, settings=settings, shared=shared)
+    assert (caught.value.code, caught.value.role, caught.value.provider) == ("missing_key", "tts", "deepgram")
+
+
+def test_an_empty_key_is_no_credential_for_a_fallback_chain() -> None:
+    settings = settings_with(OPENAI_API_KEY="", DEEPGRAM_API_KEY="dg-test")
+    shared = pipeline.load_shared(settings)
+    built = pipeline.build_tts(TtsConfig(provider="deepgram"), settings=settings, shared=shared)
+    assert isinstance(built, deepgram.TTS), "no FallbackAdapter with an OpenAI TTS that cannot be built"
