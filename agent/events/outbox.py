@@ -239,9 +239,12 @@ class Outbox:
             raise CorruptRecord(path.name) from None
 
     def pending_jobs(self) -> dict[str, list[str]]:
-        """Pending file names by job (as named in the file name), jobs oldest first, names oldest first."""
+        """Pending and claimed file names by job (as the file names say), jobs oldest first, names oldest first.
+
+        Claimed files count: a job whose only file was claimed by a redeliverer that died must still be visited.
+        """
         jobs: dict[str, list[str]] = {}
-        for name in sorted(self._names(self.directory)):
+        for name in sorted({*self._names(self.directory), *self._names(self.inflight_dir)}):
             match = _NAME.match(name)
             if match is not None:
                 jobs.setdefault(match.group(4), []).append(name)

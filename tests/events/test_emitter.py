@@ -12,10 +12,11 @@ from pydantic import SecretStr
 
 from agent.config.resolve import CallSources, resolve_call
 from agent.events.emitter import CallEvents, sinks_from
+from agent.events.outbox import REDELIVERY_POLICY, Outbox, Redeliverer
 from agent.events.payload import CallFacts
 from agent.events.prices import load_prices
 from agent.events.spool import SpoolSink
-from agent.events.webhook import WebhookSink
+from agent.events.webhook import Policy, WebhookSink
 from agent.settings import Settings
 from agent.transcript import Transcript
 from tests.events.receiver import running_receiver
@@ -101,3 +102,43 @@ def test_both_sinks_are_built_from_the_settings(tmp_path: Path) -> None:
     )
 
     assert [type(sink) for sink in sinks_from(settings)] == [SpoolSink, WebhookSink]
+
+
+async def test_a_call_whose_receiver_is_down_keeps_both_events_and_a_later_pass_delivers_them_in_order(
+    tmp_path: Path,
+) -> None:
+    config = resolve_call(CallSources(job_metadata=json.dumps(CONVOI)), settings=Settings())
+    transcript = Transcript()
+    outbox_dir = tmp_path / "outbox"
+    async with running_receiver(SECRET, statuses=[503] * 3) as receiver:
+        webhook = WebhookSink(
+            url=receiver.url,
+            secret=SECRET,
+            policy=Policy(attempts=3, budget_s=5.0, attempt_timeout_s=2.0, backoff_s=0.01),
+            outbox=Outbox(outbox_dir),
+        )
+        events = CallEvents(
+            config=config,
+            facts=CallFacts(job_id="AJ_down", room="room-1", started_at=1_700_000_000.0),
+            transcript=transcript,
+            usage=usage,
+            sinks=[SpoolSink(tmp_path / "spool"), webhook],
+            prices=None,
+            include_content=True,
+        )
+        events.started()
+        transcript.add(channel="chat", role="user", speaker="caller", text="hello")
+        events.note_end("caller_left")
+        await events.ended()
+        # three failed attempts for call.started; call.ended went straight behind it, unsent
+        assert [r.status for r in receiver.requests] == [503, 503, 503]
+        assert len(Outbox(outbox_dir).pending_jobs()["AJ_down"]) == 2
+
+        webhook_again = WebhookSink(url=receiver.url, secret=SECRET, policy=REDELIVERY_POLICY)
+        counts = await Redeliverer(Outbox(outbox_dir), webhook=webhook_again).run_once()
+
+    assert counts.delivered == 2
+    spooled = [json.loads(line) for line in (tmp_path / "spool" / "AJ_down.jsonl").read_text().splitlines()]
+    assert receiver.delivered() == spooled
+    assert [body["type"] for body in spooled] == ["call.started", "call.ended"]
+    assert Outbox(outbox_dir).pending_jobs() == {}
