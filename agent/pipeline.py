@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, assert_never
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, assert_never
 
 import httpx2
 import openai as openai_sdk
@@ -135,20 +135,16 @@ def with_available_providers(config: CallConfig, *, settings: Settings, shared: 
     warnings: list[ConfigWarning] = []
     provenance: dict[str, Source] = {}
     stt_config, tts_config = config.stt, config.tts
-    if not _can_serve(config.stt.provider, settings=settings, shared=shared):
-        candidates: tuple[SttProvider, ...] = (settings.stt_provider, *_CLOUD_STT)
-        stt_alt = next((p for p in candidates if _can_serve(p, settings=settings, shared=shared)), None)
-        if stt_alt is not None:
-            stt_config = SttConfig(provider=stt_alt, language=config.stt.language)
-            warnings.append(warn("provider_unavailable", "stt.provider"))
-            provenance.update({"stt.provider": "default", "stt.model": "default"})
-    if not _can_serve(config.tts.provider, settings=settings, shared=shared):
-        tts_candidates: tuple[TtsProvider, ...] = (settings.tts_provider, *_CLOUD_TTS)
-        tts_alt = next((p for p in tts_candidates if _can_serve(p, settings=settings, shared=shared)), None)
-        if tts_alt is not None:
-            tts_config = TtsConfig(provider=tts_alt, speed=config.tts.speed)
-            warnings.append(warn("provider_unavailable", "tts.provider"))
-            provenance.update({"tts.provider": "default", "tts.model": "default", "tts.voice": "default"})
+    stt_alt = _replacement(config.stt.provider, (settings.stt_provider, *_CLOUD_STT), settings=settings, shared=shared)
+    if stt_alt is not None:
+        stt_config = SttConfig(provider=stt_alt, language=config.stt.language)
+        warnings.append(warn("provider_unavailable", "stt.provider"))
+        provenance.update({"stt.provider": "default", "stt.model": "default"})
+    tts_alt = _replacement(config.tts.provider, (settings.tts_provider, *_CLOUD_TTS), settings=settings, shared=shared)
+    if tts_alt is not None:
+        tts_config = TtsConfig(provider=tts_alt, speed=config.tts.speed)
+        warnings.append(warn("provider_unavailable", "tts.provider"))
+        provenance.update({"tts.provider": "default", "tts.model": "default", "tts.voice": "default"})
     if not warnings:
         return config
     return config.model_copy(
@@ -159,6 +155,18 @@ def with_available_providers(config: CallConfig, *, settings: Settings, shared: 
             "warnings": (*config.warnings, *warnings),
         }
     )
+
+
+_Provider = TypeVar("_Provider", SttProvider, TtsProvider)
+
+
+def _replacement(
+    asked: _Provider, candidates: tuple[_Provider, ...], *, settings: Settings, shared: Shared
+) -> _Provider | None:
+    """None when `asked` can be served here; else the first candidate that can (None when none can)."""
+    if _can_serve(asked, settings=settings, shared=shared):
+        return None
+    return next((p for p in candidates if _can_serve(p, settings=settings, shared=shared)), None)
 
 
 def _can_serve(provider: SttProvider | TtsProvider, *, settings: Settings, shared: Shared) -> bool:
