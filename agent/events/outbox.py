@@ -1,12 +1,18 @@
-"""The webhook's outbox: call events the webhook could not deliver, kept durably on disk and re-sent until the
-receiver takes them, refuses them, or they grow too old. No event is dropped silently: the one way to lose one is a
-disk that refuses the write, and that is logged as ``call event lost``.
+"""The webhook's outbox: every call event is on disk while the webhook has not taken it, and is re-sent until the
+receiver takes it, refuses it, or it grows too old. No event is dropped silently: the one way to lose one is a disk
+that refuses the write (logged as ``call event outbox unavailable``, then ``call event lost`` if the live send fails).
+
+Live send (`Outbox.send`, used by `WebhookSink.send` in the job process): the event is written into ``.inflight``
+under its job's lock, posted under the live retry policy, then settled: deleted (2xx), moved to ``dead/`` (a final
+4xx) or made pending (anything else). A job process killed mid-send leaves the claim and a lock that goes stale
+after `LEASE_S`; a redeliverer then takes the claim back. While one of a job's events is pending, or a redeliverer
+holds the job, its next event is queued behind unsent: ``call.ended`` never overtakes ``call.started``.
 
 Layout of the directory (``Settings.outbox_dir()``)::
 
     <outbox>/<created ms, 13 digits>-<0: started | 1: ended>-<event id>-<job id>.json    pending, one file per event
-    <outbox>/.inflight/<same name>     claimed: a redeliverer is sending it now
-    <outbox>/.locks/<job id>.lock      a redeliverer is working on this job's events
+    <outbox>/.inflight/<same name>     claimed: being sent now (live or redelivered)
+    <outbox>/.locks/<job id>.lock      a process is sending this job's events
     <outbox>/dead/<same name>          refused (4xx) or expired: kept for operators, never re-sent
     <outbox>/corrupt/<name>            unreadable files, quarantined byte for byte
 
@@ -19,8 +25,8 @@ into place, and the directory fsynced.
 Redelivery (`Redeliverer`), one pass:
 - jobs are taken oldest first; a job's events in order, ``call.started`` before ``call.ended``, and the pass stops at
   the first event of a job that stays pending, so a later event never overtakes an earlier one;
-- a job is worked on under its lock (a file created with ``O_EXCL``; a lock untouched for `lease_s` belongs to a
-  redeliverer that died and is broken, and the files it left in ``.inflight`` go back to pending); each event is
+- a job is worked on under its lock (a file created with ``O_EXCL``; a lock untouched for `LEASE_S` belongs to a
+  process that died and is broken, and the files it left in ``.inflight`` go back to pending); each event is
   claimed by renaming it into ``.inflight`` before it is sent. Two redeliverers (two pods on one volume, or the
   worker and the CLI) therefore never send the same file at the same time;
 - an event is re-sent with its body and ``Idempotency-Key`` unchanged and a fresh signature timestamp. 2xx: deleted.
@@ -41,6 +47,7 @@ import re
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +56,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent.events.payload import Event, EventType
-from agent.events.webhook import Policy, WebhookSink
+from agent.events.webhook import Delivery, Policy, WebhookSink
 from agent.log import get_logger
 from agent.settings import Settings
 
@@ -68,8 +75,19 @@ RETRYABLE_4XX: Final = frozenset({408, 425, 429})
 # One attempt per event per pass: the spacing between attempts is the outbox's backoff, not the live policy's.
 REDELIVERY_POLICY: Final = Policy(attempts=1, budget_s=10.0, attempt_timeout_s=10.0, backoff_s=0.0)
 
+# A lock (and a live send's claim) untouched this long belongs to a process that died. Longer than any send
+# (the live policy's budget is 10 s) by far; the same in every process that shares the directory.
+LEASE_S: Final = 300.0
+
 _NAME = re.compile(r"^(\d{13})-([01])-([A-Za-z0-9_]+)-([A-Za-z0-9_-]+)\.json$")
 _TEMP_PREFIX = ".tmp-"
+
+
+def _job_of(name: str) -> str:
+    match = _NAME.match(name)
+    assert match is not None, "names made by Outbox.name_for match _NAME"
+    return match.group(4)
+
 
 State = Literal["pending", "inflight", "dead", "corrupt"]
 Verdict = Literal["delivered", "refused", "retry"]
@@ -166,11 +184,59 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Lock:
+    path: Path
+    token: str
+
+
+class _JobLocks:
+    """One lock file per job; a lock untouched for `lease_s` is stale (its holder died) and is broken."""
+
+    def __init__(self, directory: Path, *, lease_s: float) -> None:
+        self.directory = directory
+        self.lease_s = lease_s
+
+    def acquire(self, job: str, *, now: float) -> _Lock | None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{job}.lock"
+        token = f"{os.getpid()}-{uuid.uuid4().hex}"
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    age = now - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age <= self.lease_s:
+                    return None
+                logger.warning("outbox lock broken", extra={"age_s": round(age, 1)})
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as out:
+                out.write(token)
+            return _Lock(path=path, token=token)
+        return None
+
+    @staticmethod
+    def refresh(lock: _Lock) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(lock.path)
+
+    @staticmethod
+    def release(lock: _Lock) -> None:
+        with contextlib.suppress(OSError):
+            if lock.path.read_text() == lock.token:
+                lock.path.unlink()
+
+
 class Outbox:
     """The files of one outbox directory (created when first written)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, lease_s: float = LEASE_S) -> None:
         self.directory = directory
+        self.locks = _JobLocks(directory / LOCKS, lease_s=lease_s)
 
     @property
     def inflight_dir(self) -> Path:
@@ -183,6 +249,91 @@ class Outbox:
     @property
     def corrupt_dir(self) -> Path:
         return self.directory / CORRUPT
+
+    async def send(self, event: Event, *, job_id: str, deliver: Callable[[Event], Awaitable[Delivery]]) -> Delivery:
+        """Deliver `event` live with `deliver`, durably: written to ``.inflight`` under the job's lock first, then
+        settled by the answer. Queued unsent behind the job's pending events, or while a redeliverer holds the job.
+        Never raises (cancellation aside); without a usable disk the event is still delivered live, unprotected."""
+        try:
+            claim = await asyncio.to_thread(self._claim_new, event, job_id=job_id)
+        except OSError as error:
+            logger.error("call event outbox unavailable", extra={"event_id": event.id, "error": type(error).__name__})
+            delivery = await deliver(event)
+            if not delivery.delivered:
+                logger.error("call event lost", extra={"event_type": event.type, "event_id": event.id})
+            return delivery
+        if claim is None:
+            queued = await self.keep(event, job_id=job_id, status=None, attempts=0)
+            return Delivery(delivered=False, status=None, attempts=0, kept=queued)
+        name, record, lock = claim
+        try:
+            delivery = await deliver(event)
+        except BaseException:
+            # Cancelled mid-send: the event stays pending for the redeliverer.
+            with contextlib.suppress(OSError):
+                os.rename(self.inflight_dir / name, self.directory / name)
+            self.locks.release(lock)
+            raise
+        try:
+            outcome = await asyncio.to_thread(
+                self._settle_and_unlock,
+                name,
+                record,
+                lock=lock,
+                delivery=delivery,
+            )
+        except OSError as error:
+            # The claim stays in `.inflight`, where a redeliverer takes it back after the lease.
+            logger.error("call event outbox unavailable", extra={"event_id": event.id, "error": type(error).__name__})
+            return delivery
+        if outcome == "delivered":
+            return delivery
+        kept: Literal["outbox", "dead"] = "dead" if outcome == "refused" else "outbox"
+        logger.warning(
+            "call event kept",
+            extra={"event_type": event.type, "event_id": event.id, "status": delivery.status, "kept": kept},
+        )
+        return Delivery(delivered=False, status=delivery.status, attempts=delivery.attempts, kept=kept)
+
+    def _claim_new(self, event: Event, *, job_id: str) -> tuple[str, Record, _Lock] | None:
+        """Blocking: lock the job and write `event` into ``.inflight``; None when it must queue instead."""
+        record = self.record_for(event, job_id=job_id, status=None, attempts=0, now=time.time())
+        name = self.name_for(record)
+        job = _job_of(name)
+        lock = self.locks.acquire(job, now=time.time())
+        if lock is None:
+            return None
+        try:
+            if self.job_files(job) or self._job_inflight(job):
+                self.locks.release(lock)
+                return None
+            self.inflight_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomically(self.inflight_dir / name, record.model_dump_json().encode("utf-8"))
+        except BaseException:
+            self.locks.release(lock)
+            raise
+        return name, record, lock
+
+    def _settle_and_unlock(self, name: str, record: Record, *, lock: _Lock, delivery: Delivery) -> Verdict:
+        try:
+            return self.settle(name, record, status=delivery.status, attempts=delivery.attempts, retry_at=time.time())
+        finally:
+            self.locks.release(lock)
+
+    def settle(self, name: str, record: Record, *, status: int | None, attempts: int, retry_at: float) -> Verdict:
+        """Blocking: finish a claimed file by its answer: deleted, moved to ``dead/``, or pending again, due at
+        `retry_at`. `attempts` (HTTP attempts just made) are added to the record's."""
+        updated = record.model_copy(update={"attempts": record.attempts + attempts, "last_status": status})
+        outcome = verdict(status)
+        match outcome:
+            case "delivered":
+                (self.inflight_dir / name).unlink(missing_ok=True)
+            case "refused":
+                dead = updated.model_copy(update={"dead_reason": "refused"})
+                self.bury(name, dead, source=self.inflight_dir / name)
+            case "retry":
+                self.release(name, updated.model_copy(update={"next_attempt_at": retry_at}))
+        return outcome
 
     async def keep(
         self, event: Event, *, job_id: str, status: int | None, attempts: int
@@ -205,22 +356,26 @@ class Outbox:
     def put(self, event: Event, *, job_id: str, status: int | None, attempts: int, now: float | None = None) -> Path:
         """Blocking: write `event` as pending, or under ``dead/`` when `status` refused it for good."""
         now = time.time() if now is None else now
-        created_at = _created_at(event, default=now)
-        refused = verdict(status) == "refused"
-        record = Record(
-            job_id=job_id,
-            created_at=created_at,
-            attempts=attempts,
-            next_attempt_at=now,
-            last_status=status,
-            dead_reason="refused" if refused else None,
-            event=_StoredEvent(id=event.id, type=event.type, idempotency_key=event.idempotency_key, body=event.body),
-        )
+        record = self.record_for(event, job_id=job_id, status=status, attempts=attempts, now=now)
+        refused = record.dead_reason is not None
         directory = self.dead_dir if refused else self.directory
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / self.name_for(record)
         _write_atomically(path, record.model_dump_json().encode("utf-8"))
         return path
+
+    @staticmethod
+    def record_for(event: Event, *, job_id: str, status: int | None, attempts: int, now: float) -> Record:
+        """The record of `event` as first kept: due at once, or dead when `status` refused it for good."""
+        return Record(
+            job_id=job_id,
+            created_at=_created_at(event, default=now),
+            attempts=attempts,
+            next_attempt_at=now,
+            last_status=status,
+            dead_reason="refused" if verdict(status) == "refused" else None,
+            event=_StoredEvent(id=event.id, type=event.type, idempotency_key=event.idempotency_key, body=event.body),
+        )
 
     @staticmethod
     def name_for(record: Record) -> str:
@@ -255,15 +410,16 @@ class Outbox:
         names = [name for name in self._names(self.directory) if (m := _NAME.match(name)) and m.group(4) == job]
         return sorted(names, key=lambda name: (name.split("-", 2)[1], name))
 
+    def _job_inflight(self, job: str) -> list[str]:
+        return [name for name in self._names(self.inflight_dir) if (m := _NAME.match(name)) and m.group(4) == job]
+
     def take_back(self, job: str) -> int:
         """Return the job's claimed files to pending (their claimer died); called under the job's lock."""
         count = 0
-        for name in self._names(self.inflight_dir):
-            match = _NAME.match(name)
-            if match is not None and match.group(4) == job:
-                with contextlib.suppress(FileNotFoundError):
-                    os.rename(self.inflight_dir / name, self.directory / name)
-                    count += 1
+        for name in self._job_inflight(job):
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(self.inflight_dir / name, self.directory / name)
+                count += 1
         return count
 
     def claim(self, name: str) -> bool:
@@ -274,10 +430,6 @@ class Outbox:
         except FileNotFoundError:
             return False
         return True
-
-    def finish(self, name: str) -> None:
-        """A claimed file was delivered: delete it."""
-        (self.inflight_dir / name).unlink(missing_ok=True)
 
     def release(self, name: str, record: Record) -> None:
         """A claimed file stays pending, updated with its latest attempt."""
@@ -355,53 +507,6 @@ class Outbox:
             return []
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Lock:
-    path: Path
-    token: str
-
-
-class _JobLocks:
-    """One lock file per job; a lock untouched for `lease_s` is stale (its holder died) and is broken."""
-
-    def __init__(self, directory: Path, *, lease_s: float) -> None:
-        self.directory = directory
-        self.lease_s = lease_s
-
-    def acquire(self, job: str, *, now: float) -> _Lock | None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{job}.lock"
-        token = f"{os.getpid()}-{uuid.uuid4().hex}"
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    age = now - path.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if age <= self.lease_s:
-                    return None
-                logger.warning("outbox lock broken", extra={"age_s": round(age, 1)})
-                path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as out:
-                out.write(token)
-            return _Lock(path=path, token=token)
-        return None
-
-    @staticmethod
-    def refresh(lock: _Lock) -> None:
-        with contextlib.suppress(OSError):
-            os.utime(lock.path)
-
-    @staticmethod
-    def release(lock: _Lock) -> None:
-        with contextlib.suppress(OSError):
-            if lock.path.read_text() == lock.token:
-                lock.path.unlink()
-
-
 @dataclass(kw_only=True)
 class PassCounts:
     """What one pass did: events delivered, kept for later (failed now), refused (dead), expired (dead), files
@@ -430,15 +535,12 @@ class Redeliverer:
         max_age_s: float = 86_400.0,
         backoff_s: float = 30.0,
         max_backoff_s: float = 900.0,
-        lease_s: float = 300.0,
     ) -> None:
         self.outbox = outbox
         self._webhook = webhook
         self.max_age_s = max_age_s
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self._locks = _JobLocks(outbox.directory / LOCKS, lease_s=lease_s)
-        self._lease_s = lease_s
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -453,7 +555,7 @@ class Redeliverer:
     async def run_once(self) -> PassCounts:
         """One pass over the outbox. File errors other than a vanished file propagate (`run_forever` logs them)."""
         counts = PassCounts()
-        for path in self.outbox.strays(now=time.time(), older_than_s=self._lease_s):
+        for path in self.outbox.strays(now=time.time(), older_than_s=self.outbox.locks.lease_s):
             self.outbox.quarantine(path)
             counts.corrupt += 1
         for job in self.outbox.pending_jobs():
@@ -495,7 +597,7 @@ class Redeliverer:
             self._task = None
 
     async def _run_job(self, job: str, counts: PassCounts) -> None:
-        lock = self._locks.acquire(job, now=time.time())
+        lock = self.outbox.locks.acquire(job, now=time.time())
         if lock is None:
             counts.busy += 1
             return
@@ -503,11 +605,11 @@ class Redeliverer:
             self.outbox.take_back(job)
             # Listed again under the lock: another redeliverer may have finished some of them since the pass began.
             for name in self.outbox.job_files(job):
-                self._locks.refresh(lock)
+                self.outbox.locks.refresh(lock)
                 if not await self._one(name, counts):
                     break
         finally:
-            self._locks.release(lock)
+            self.outbox.locks.release(lock)
 
     async def _one(self, name: str, counts: PassCounts) -> bool:
         """Deliver one pending file; whether the job's next event may go now."""
@@ -542,28 +644,24 @@ class Redeliverer:
         return self._settle(name, record, status=delivery.status, attempts=delivery.attempts, counts=counts)
 
     def _settle(self, name: str, record: Record, *, status: int | None, attempts: int, counts: PassCounts) -> bool:
-        updated = record.model_copy(update={"attempts": record.attempts + attempts, "last_status": status})
-        # The backoff grows with failed passes, not HTTP attempts (the live delivery's retries are already in those).
-        match verdict(status):
+        # The backoff grows with failed passes, not HTTP attempts (a live delivery's retries are in those too).
+        failed = record.redeliveries + 1
+        pause = min(self.max_backoff_s, self.backoff_s * 2 ** (failed - 1))
+        if verdict(status) == "retry":
+            record = record.model_copy(update={"redeliveries": failed})
+        outcome = self.outbox.settle(name, record, status=status, attempts=attempts, retry_at=time.time() + pause)
+        extra = {**self._extra(record), "status": status, "attempts": record.attempts + attempts}
+        match outcome:
             case "delivered":
-                self.outbox.finish(name)
                 counts.delivered += 1
-                logger.info("call event redelivered", extra=self._extra(updated))
-                return True
+                logger.info("call event redelivered", extra=extra)
             case "refused":
-                dead = updated.model_copy(update={"dead_reason": "refused"})
-                self.outbox.bury(name, dead, source=self.outbox.inflight_dir / name)
                 counts.refused += 1
-                logger.error("call event refused", extra=self._extra(dead))
-                return True
+                logger.error("call event refused", extra=extra)
             case "retry":
-                failed = updated.redeliveries + 1
-                pause = min(self.max_backoff_s, self.backoff_s * 2 ** (failed - 1))
-                later = {"redeliveries": failed, "next_attempt_at": time.time() + pause}
-                self.outbox.release(name, updated.model_copy(update=later))
                 counts.kept += 1
-                logger.warning("call event redelivery failed", extra=self._extra(updated))
-                return False
+                logger.warning("call event redelivery failed", extra=extra)
+        return outcome == "delivered" or outcome == "refused"
 
     @staticmethod
     def _extra(record: Record) -> dict[str, object]:

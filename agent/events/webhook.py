@@ -11,10 +11,11 @@ answer is final: 2xx delivered, 4xx (the receiver refused this request; sending 
 delivered. Delivery never raises: the outcome is returned and logged with counts and codes only, never the URL
 (it may hold a token) or the body (caller data).
 
-With an `Outbox` (what `agent.events.emitter.sinks_from` always gives it), an event not delivered is kept on disk:
-pending for redelivery after a 5xx, 408/425/429, a connection error or a timeout; under ``dead/`` after any other
-4xx. Once one event of a job is pending, the job's later events go straight behind it, so ``call.ended`` never
-reaches the receiver before its ``call.started``. `deliver` is the bare policy, used by the outbox's redeliverer.
+With an `Outbox` (what `agent.events.emitter.sinks_from` always gives it), each event is written to disk before it
+is posted and settled after: deleted when delivered; pending for redelivery after a 5xx, 408/425/429, a connection
+error or a timeout (or when the process died mid-send); under ``dead/`` after any other 4xx. While an event of a job
+is pending, the job's later events queue behind it unsent, so ``call.ended`` never reaches the receiver before its
+``call.started``. `deliver` is the bare policy, which the outbox's redeliverer uses too.
 """
 
 from __future__ import annotations
@@ -66,14 +67,15 @@ class WebhookSink:
         self._secret = secret
         self.policy = policy if policy is not None else Policy()
         self.outbox = outbox
-        self._queued_jobs: set[str] = set()
 
     async def send(self, event: Event, *, job_id: str) -> Delivery:
-        """Deliver `event` under the retry policy, else keep it in the outbox. Never raises (cancellation aside)."""
-        if self.outbox is not None and job_id in self._queued_jobs:
-            # An earlier event of this job waits in the outbox: this one waits behind it, in order.
-            kept = await self.outbox.keep(event, job_id=job_id, status=None, attempts=0)
-            return Delivery(delivered=False, status=None, attempts=0, kept=kept)
+        """Deliver `event` under the retry policy, through the outbox when there is one. Never raises (cancellation
+        aside)."""
+        if self.outbox is not None:
+            return await self.outbox.send(event, job_id=job_id, deliver=self._deliver_logged)
+        return await self._deliver_logged(event)
+
+    async def _deliver_logged(self, event: Event) -> Delivery:
         delivery = await self.deliver(event)
         extra = {
             "event_type": event.type,
@@ -83,14 +85,9 @@ class WebhookSink:
         }
         if delivery.delivered:
             logger.info("call event delivered", extra=extra)
-            return delivery
-        logger.error("call event not delivered", extra=extra)
-        if self.outbox is None:
-            return delivery
-        kept = await self.outbox.keep(event, job_id=job_id, status=delivery.status, attempts=delivery.attempts)
-        if kept == "outbox":
-            self._queued_jobs.add(job_id)
-        return Delivery(delivered=False, status=delivery.status, attempts=delivery.attempts, kept=kept)
+        else:
+            logger.error("call event not delivered", extra=extra)
+        return delivery
 
     async def deliver(self, event: Event) -> Delivery:
         """POST `event` under the retry policy; the outcome, not logged. Never raises (cancellation aside)."""

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from agent.settings import Settings
 from tests.events.outbox_helpers import SECRET, a_redeliverer, an_event, files
 from tests.events.receiver import running_receiver
 
+# Subprocesses import `tests.*` too: they run from the repository's root whatever pytest's working directory.
+ROOT = Path(__file__).resolve().parents[2]
 FAST = Policy(attempts=3, budget_s=10.0, attempt_timeout_s=2.0, backoff_s=0.01)
 
 
@@ -223,7 +226,13 @@ async def test_two_redeliverer_processes_send_each_event_exactly_once(tmp_path: 
         code = "import sys; from agent.events.cli import main; sys.exit(main(['redeliver', '--once']))"
         procs = [
             await asyncio.create_subprocess_exec(
-                sys_executable(), "-c", code, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+                sys.executable,
+                "-c",
+                code,
+                env=env,
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
             )
             for _ in range(2)
         ]
@@ -235,12 +244,6 @@ async def test_two_redeliverer_processes_send_each_event_exactly_once(tmp_path: 
     assert len(keys) == len(set(keys)) == 20
     assert sum(delivered) == 20
     assert files(tmp_path) == []
-
-
-def sys_executable() -> str:
-    import sys
-
-    return sys.executable
 
 
 async def test_an_event_older_than_the_maximum_age_goes_to_dead_unsent(tmp_path: Path) -> None:
@@ -395,3 +398,91 @@ def test_the_settings_webhook_sink_keeps_undelivered_events_in_the_configured_ou
     assert isinstance(sink, WebhookSink)
     assert sink.outbox is not None
     assert sink.outbox.directory == tmp_path / "box"
+
+
+async def test_a_delivered_event_leaves_no_file_and_no_lock(tmp_path: Path) -> None:
+    async with running_receiver(SECRET) as receiver:
+        delivery = await a_sink(receiver.url, tmp_path).send(
+            an_event("AJ_1", "call.started", created_at=time.time()), job_id="AJ_1"
+        )
+
+    assert (delivery.delivered, delivery.kept) == (True, None)
+    assert files(tmp_path) == []
+    assert files(tmp_path / ".inflight") == []
+    assert files(tmp_path / ".locks") == []
+
+
+async def test_a_live_event_queues_unsent_while_a_redeliverer_holds_its_job(tmp_path: Path) -> None:
+    (tmp_path / ".locks").mkdir()
+    (tmp_path / ".locks" / "AJ_1.lock").write_text("a redeliverer")
+    async with running_receiver(SECRET) as receiver:
+        delivery = await a_sink(receiver.url, tmp_path).send(
+            an_event("AJ_1", "call.ended", created_at=time.time()), job_id="AJ_1"
+        )
+
+    assert (delivery.attempts, delivery.kept) == (0, "outbox")
+    assert receiver.requests == []
+    assert len(files(tmp_path)) == 1
+
+
+async def test_a_live_send_cancelled_mid_request_leaves_the_event_pending(tmp_path: Path) -> None:
+    async with running_receiver(SECRET) as receiver:
+        receiver.hang = True
+        task = asyncio.ensure_future(
+            a_sink(receiver.url, tmp_path).send(an_event("AJ_1", "call.ended", created_at=time.time()), job_id="AJ_1")
+        )
+        async with asyncio.timeout(10):
+            while not files(tmp_path / ".inflight"):  # noqa: ASYNC110 - a rename on disk signals nothing
+                await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    assert len(files(tmp_path)) == 1
+    assert files(tmp_path / ".inflight") == []
+    assert files(tmp_path / ".locks") == []
+
+
+KILLED_SENDER = """
+import asyncio, sys, time
+from pathlib import Path
+from agent.events.outbox import Outbox
+from agent.events.webhook import WebhookSink
+from tests.events.outbox_helpers import SECRET, an_event
+
+url, directory = sys.argv[1], Path(sys.argv[2])
+sink = WebhookSink(url=url, secret=SECRET, outbox=Outbox(directory))
+asyncio.run(sink.send(an_event("AJ_kill", "call.ended", created_at=time.time()), job_id="AJ_kill"))
+"""
+
+
+async def test_a_job_process_killed_mid_send_leaves_its_event_for_the_redeliverer(tmp_path: Path) -> None:
+    async with running_receiver(SECRET) as receiver:
+        receiver.hang = True
+        sender = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", KILLED_SENDER, receiver.url, str(tmp_path), cwd=ROOT
+        )
+        try:
+            async with asyncio.timeout(30):
+                while not files(tmp_path / ".inflight"):  # noqa: ASYNC110 - a write on disk signals nothing
+                    await asyncio.sleep(0.02)
+        finally:
+            sender.kill()
+            await sender.wait()
+        receiver.hang = False
+        (claimed,) = files(tmp_path / ".inflight")
+        assert files(tmp_path / ".locks") == ["AJ_kill.lock"]
+
+        # within the lease the dead process's lock still holds the job
+        held = await a_redeliverer(tmp_path, url=receiver.url).run_once()
+        lock = tmp_path / ".locks" / "AJ_kill.lock"
+        os.utime(lock, (time.time() - 3600, time.time() - 3600))
+        after_lease = await a_redeliverer(tmp_path, url=receiver.url).run_once()
+        delivered = receiver.delivered()
+
+    assert (held.busy, held.delivered) == (1, 0)
+    assert after_lease.delivered == 1
+    (body,) = delivered
+    assert body["idempotency_key"] == "AJ_kill:call.ended"
+    assert claimed.endswith("-AJ_kill.json")
+    assert files(tmp_path / ".inflight") == []
