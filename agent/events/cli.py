@@ -19,7 +19,8 @@ import sys
 from dataclasses import asdict
 from typing import TextIO
 
-from agent.events.outbox import Entry, Outbox, Redeliverer
+from agent.events.outbox import Entry, Outbox
+from agent.events.redelivery import Redeliverer
 from agent.settings import Settings, get_settings
 
 EXIT_OK = 0

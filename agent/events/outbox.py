@@ -22,20 +22,12 @@ Each file is a JSON record: ``{"format": "webcall.outbox/1", "job_id", "created_
 ``dead/``. Files are written like the spool's: a temporary file in the same directory, flushed and fsynced, renamed
 into place, and the directory fsynced.
 
-Redelivery (`Redeliverer`), one pass:
-- jobs are taken oldest first; a job's events in order, ``call.started`` before ``call.ended``, and the pass stops at
-  the first event of a job that stays pending, so a later event never overtakes an earlier one;
-- a job is worked on under its lock (a file created with ``O_EXCL``; a lock untouched for `LEASE_S` belongs to a
-  process that died and is broken, and the files it left in ``.inflight`` go back to pending); each event is
-  claimed by renaming it into ``.inflight`` before it is sent. Two redeliverers (two pods on one volume, or the
-  worker and the CLI) therefore never send the same file at the same time;
-- an event is re-sent with its body and ``Idempotency-Key`` unchanged and a fresh signature timestamp. 2xx: deleted.
-  4xx other than 408, 425 and 429: moved to ``dead/``. Anything else (5xx, those three, no answer): kept, due again
-  after a backoff (`backoff_s` doubling per failed pass up to `max_backoff_s`). Older than `max_age_s` (from the event's
-  creation; ``WEBCALL_EVENTS_OUTBOX_MAX_AGE_S``, 24 h by default): moved to ``dead/`` unsent.
+Redelivery of pending files is `agent.events.redelivery`'s: it works on a job under the same lock, claims each
+file by renaming it into ``.inflight``, and settles it with `Outbox.settle` like a live send.
 
-Delivery is at least once: a redeliverer that dies between the receiver's 2xx and the delete sends that event again
-later, with the same ``Idempotency-Key``. Logs carry counts, codes and event ids, never the URL or a body.
+Delivery is at least once: a process (job or redeliverer) that dies between the receiver's 2xx and the delete
+leaves the event to be sent again later, with the same ``Idempotency-Key``. Logs carry counts, codes and event ids,
+never the URL or a body.
 """
 
 from __future__ import annotations
@@ -48,20 +40,16 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent.events.payload import Event, EventType
-from agent.events.webhook import Delivery, Policy, WebhookSink
+from agent.events.webhook import Delivery
 from agent.log import get_logger
-from agent.settings import Settings
-
-if TYPE_CHECKING:
-    from livekit.agents import AgentServer
 
 logger = get_logger("events.outbox")
 
@@ -72,8 +60,6 @@ DEAD: Final = "dead"
 CORRUPT: Final = "corrupt"
 # Statuses in the 4xx range that say "later", not "never".
 RETRYABLE_4XX: Final = frozenset({408, 425, 429})
-# One attempt per event per pass: the spacing between attempts is the outbox's backoff, not the live policy's.
-REDELIVERY_POLICY: Final = Policy(attempts=1, budget_s=10.0, attempt_timeout_s=10.0, backoff_s=0.0)
 
 # A lock (and a live send's claim) untouched this long belongs to a process that died. Longer than any send
 # (the live policy's budget is 10 s) by far; the same in every process that shares the directory.
@@ -100,6 +86,21 @@ def verdict(status: int | None) -> Verdict:
     if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
         return "refused"
     return "retry"
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def run_blocking(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a blocking file step in a thread, off the event loop. A caller cancelled meanwhile still waits for the
+    step to finish (then re-raises), so a lock is never released while a step under it is still moving files."""
+    step = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(step)
+    except asyncio.CancelledError:
+        await asyncio.wait([step])
+        raise
 
 
 class CorruptRecord(Exception):
@@ -185,7 +186,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Lock:
+class Lock:
     path: Path
     token: str
 
@@ -197,7 +198,7 @@ class _JobLocks:
         self.directory = directory
         self.lease_s = lease_s
 
-    def acquire(self, job: str, *, now: float) -> _Lock | None:
+    def acquire(self, job: str, *, now: float) -> Lock | None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{job}.lock"
         token = f"{os.getpid()}-{uuid.uuid4().hex}"
@@ -216,16 +217,16 @@ class _JobLocks:
                 continue
             with os.fdopen(fd, "w") as out:
                 out.write(token)
-            return _Lock(path=path, token=token)
+            return Lock(path=path, token=token)
         return None
 
     @staticmethod
-    def refresh(lock: _Lock) -> None:
+    def refresh(lock: Lock) -> None:
         with contextlib.suppress(OSError):
             os.utime(lock.path)
 
     @staticmethod
-    def release(lock: _Lock) -> None:
+    def release(lock: Lock) -> None:
         with contextlib.suppress(OSError):
             if lock.path.read_text() == lock.token:
                 lock.path.unlink()
@@ -254,8 +255,15 @@ class Outbox:
         """Deliver `event` live with `deliver`, durably: written to ``.inflight`` under the job's lock first, then
         settled by the answer. Queued unsent behind the job's pending events, or while a redeliverer holds the job.
         Never raises (cancellation aside); without a usable disk the event is still delivered live, unprotected."""
+        claiming = asyncio.ensure_future(asyncio.to_thread(self._claim_new, event, job_id=job_id))
         try:
-            claim = await asyncio.to_thread(self._claim_new, event, job_id=job_id)
+            claim = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Cancelled while claiming: let the claim finish, then hand the event to the redeliverer.
+            await asyncio.wait([claiming])
+            if not claiming.cancelled() and claiming.exception() is None and (made := claiming.result()) is not None:
+                self._abandon(made)
+            raise
         except OSError as error:
             logger.error("call event outbox unavailable", extra={"event_id": event.id, "error": type(error).__name__})
             delivery = await deliver(event)
@@ -270,12 +278,10 @@ class Outbox:
             delivery = await deliver(event)
         except BaseException:
             # Cancelled mid-send: the event stays pending for the redeliverer.
-            with contextlib.suppress(OSError):
-                os.rename(self.inflight_dir / name, self.directory / name)
-            self.locks.release(lock)
+            self._abandon(claim)
             raise
         try:
-            outcome = await asyncio.to_thread(
+            outcome = await run_blocking(
                 self._settle_and_unlock,
                 name,
                 record,
@@ -295,7 +301,7 @@ class Outbox:
         )
         return Delivery(delivered=False, status=delivery.status, attempts=delivery.attempts, kept=kept)
 
-    def _claim_new(self, event: Event, *, job_id: str) -> tuple[str, Record, _Lock] | None:
+    def _claim_new(self, event: Event, *, job_id: str) -> tuple[str, Record, Lock] | None:
         """Blocking: lock the job and write `event` into ``.inflight``; None when it must queue instead."""
         record = self.record_for(event, job_id=job_id, status=None, attempts=0, now=time.time())
         name = self.name_for(record)
@@ -314,7 +320,12 @@ class Outbox:
             raise
         return name, record, lock
 
-    def _settle_and_unlock(self, name: str, record: Record, *, lock: _Lock, delivery: Delivery) -> Verdict:
+    def _abandon(self, claim: tuple[str, Record, Lock]) -> None:
+        name, _, lock = claim
+        self.unclaim(name)
+        self.locks.release(lock)
+
+    def _settle_and_unlock(self, name: str, record: Record, *, lock: Lock, delivery: Delivery) -> Verdict:
         try:
             return self.settle(name, record, status=delivery.status, attempts=delivery.attempts, retry_at=time.time())
         finally:
@@ -340,7 +351,7 @@ class Outbox:
     ) -> Literal["outbox", "dead"] | None:
         """Keep an event the webhook did not deliver: where it went, or None (logged) when the disk refused it."""
         try:
-            path = await asyncio.to_thread(self.put, event, job_id=job_id, status=status, attempts=attempts)
+            path = await run_blocking(self.put, event, job_id=job_id, status=status, attempts=attempts)
         except OSError as error:
             logger.error(
                 "call event lost",
@@ -421,6 +432,11 @@ class Outbox:
                 os.rename(self.inflight_dir / name, self.directory / name)
                 count += 1
         return count
+
+    def unclaim(self, name: str) -> None:
+        """Return a claimed file, unchanged, to pending (its send was cancelled)."""
+        with contextlib.suppress(OSError):
+            os.rename(self.inflight_dir / name, self.directory / name)
 
     def claim(self, name: str) -> bool:
         """Rename a pending file into ``.inflight``; False when it is gone (claimed or finished by another)."""
@@ -505,177 +521,3 @@ class Outbox:
                 return [entry.name for entry in it if entry.is_file(follow_symlinks=False)]
         except FileNotFoundError:
             return []
-
-
-@dataclass(kw_only=True)
-class PassCounts:
-    """What one pass did: events delivered, kept for later (failed now), refused (dead), expired (dead), files
-    quarantined, events not yet due, and jobs skipped because another redeliverer holds them."""
-
-    delivered: int = 0
-    kept: int = 0
-    refused: int = 0
-    expired: int = 0
-    corrupt: int = 0
-    waiting: int = 0
-    busy: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-class Redeliverer:
-    """Re-sends the outbox's pending events to the webhook; see the module docstring for the rules."""
-
-    def __init__(
-        self,
-        outbox: Outbox,
-        *,
-        webhook: WebhookSink,
-        max_age_s: float = 86_400.0,
-        backoff_s: float = 30.0,
-        max_backoff_s: float = 900.0,
-    ) -> None:
-        self.outbox = outbox
-        self._webhook = webhook
-        self.max_age_s = max_age_s
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self._task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Redeliverer | None:
-        """The redeliverer the settings ask for; None without a webhook URL and secret (nothing to redeliver to)."""
-        secret = settings.events_secret.get_secret_value() if settings.events_secret is not None else ""
-        if not settings.events_url or not secret:
-            return None
-        webhook = WebhookSink(url=settings.events_url, secret=secret, policy=REDELIVERY_POLICY)
-        return cls(Outbox(settings.outbox_dir()), webhook=webhook, max_age_s=settings.events_outbox_max_age_s)
-
-    async def run_once(self) -> PassCounts:
-        """One pass over the outbox. File errors other than a vanished file propagate (`run_forever` logs them)."""
-        counts = PassCounts()
-        for path in self.outbox.strays(now=time.time(), older_than_s=self.outbox.locks.lease_s):
-            self.outbox.quarantine(path)
-            counts.corrupt += 1
-        for job in self.outbox.pending_jobs():
-            await self._run_job(job, counts)
-        if any(counts.as_dict().values()):
-            logger.info("outbox pass", extra=counts.as_dict())
-        return counts
-
-    async def run_forever(self, *, interval_s: float = 30.0) -> None:
-        """Passes every `interval_s` until cancelled. Never raises: a failed pass is logged and the next one runs."""
-        while True:
-            try:
-                await self.run_once()
-            except Exception as error:
-                # The type only: an exception's text can carry the webhook URL or the directory's contents.
-                logger.error("outbox pass failed", extra={"error": type(error).__name__})
-            await asyncio.sleep(interval_s)
-
-    def start_with(self, server: AgentServer, *, interval_s: float) -> None:
-        """Run `run_forever` on the worker's loop once `server` has started (its ``worker_started`` event).
-
-        The task is kept here; the framework's shutdown cancels every task of its loop, this one included, and a
-        pass cancelled mid-send returns its claimed file to pending.
-        """
-
-        def started() -> None:
-            if self._task is None or self._task.done():
-                self._task = asyncio.get_running_loop().create_task(
-                    self.run_forever(interval_s=interval_s), name="webcall.events.redeliver"
-                )
-
-        server.on("worker_started", started)
-
-    async def aclose(self) -> None:
-        """Stop the background task started by `start_with`, if any."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run_job(self, job: str, counts: PassCounts) -> None:
-        lock = self.outbox.locks.acquire(job, now=time.time())
-        if lock is None:
-            counts.busy += 1
-            return
-        try:
-            self.outbox.take_back(job)
-            # Listed again under the lock: another redeliverer may have finished some of them since the pass began.
-            for name in self.outbox.job_files(job):
-                self.outbox.locks.refresh(lock)
-                if not await self._one(name, counts):
-                    break
-        finally:
-            self.outbox.locks.release(lock)
-
-    async def _one(self, name: str, counts: PassCounts) -> bool:
-        """Deliver one pending file; whether the job's next event may go now."""
-        path = self.outbox.directory / name
-        try:
-            record = self.outbox.read_record(path)
-        except FileNotFoundError:
-            return False
-        except (CorruptRecord, UnicodeDecodeError):
-            self.outbox.quarantine(path)
-            counts.corrupt += 1
-            logger.error("outbox file quarantined", extra={"file": name})
-            return True
-        now = time.time()
-        if now - record.created_at > self.max_age_s:
-            self.outbox.bury(name, record.model_copy(update={"dead_reason": "expired"}), source=path)
-            counts.expired += 1
-            logger.error("call event expired", extra=self._extra(record))
-            return True
-        if record.next_attempt_at > now:
-            counts.waiting += 1
-            return False
-        if not self.outbox.claim(name):
-            return False
-        try:
-            delivery = await self._webhook.deliver(record.to_event())
-        except BaseException:
-            # Cancelled mid-send (shutdown): the event stays pending, untouched.
-            with contextlib.suppress(OSError):
-                os.rename(self.outbox.inflight_dir / name, path)
-            raise
-        return self._settle(name, record, status=delivery.status, attempts=delivery.attempts, counts=counts)
-
-    def _settle(self, name: str, record: Record, *, status: int | None, attempts: int, counts: PassCounts) -> bool:
-        # The backoff grows with failed passes, not HTTP attempts (a live delivery's retries are in those too).
-        failed = record.redeliveries + 1
-        pause = min(self.max_backoff_s, self.backoff_s * 2 ** (failed - 1))
-        if verdict(status) == "retry":
-            record = record.model_copy(update={"redeliveries": failed})
-        outcome = self.outbox.settle(name, record, status=status, attempts=attempts, retry_at=time.time() + pause)
-        extra = {**self._extra(record), "status": status, "attempts": record.attempts + attempts}
-        match outcome:
-            case "delivered":
-                counts.delivered += 1
-                logger.info("call event redelivered", extra=extra)
-            case "refused":
-                counts.refused += 1
-                logger.error("call event refused", extra=extra)
-            case "retry":
-                counts.kept += 1
-                logger.warning("call event redelivery failed", extra=extra)
-        return outcome == "delivered" or outcome == "refused"
-
-    @staticmethod
-    def _extra(record: Record) -> dict[str, object]:
-        return {
-            "event_type": record.event.type,
-            "event_id": record.event.id,
-            "status": record.last_status,
-            "attempts": record.attempts,
-        }
-
-
-def redeliver_with(server: AgentServer, settings: Settings) -> Redeliverer | None:
-    """The worker's redelivery: built from `settings` and started with `server`; None when no webhook is set."""
-    redeliverer = Redeliverer.from_settings(settings)
-    if redeliverer is not None:
-        redeliverer.start_with(server, interval_s=settings.events_redeliver_interval_s)
-    return redeliverer

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.events.outbox import REDELIVERY_POLICY, Outbox, Redeliverer
+from agent.events.outbox import Outbox
 from agent.events.payload import Event, EventType, idempotency_key, iso
+from agent.events.redelivery import REDELIVERY_POLICY, Redeliverer
 from agent.events.webhook import WebhookSink
 
 SECRET = "whsec_outbox_test"

@@ -12,9 +12,10 @@ from pydantic import SecretStr
 
 from agent.config.resolve import CallSources, resolve_call
 from agent.events.emitter import CallEvents, sinks_from
-from agent.events.outbox import REDELIVERY_POLICY, Outbox, Redeliverer
+from agent.events.outbox import Outbox
 from agent.events.payload import CallFacts
 from agent.events.prices import load_prices
+from agent.events.redelivery import REDELIVERY_POLICY, Redeliverer
 from agent.events.spool import SpoolSink
 from agent.events.webhook import Policy, WebhookSink
 from agent.settings import Settings

@@ -10,7 +10,8 @@ from pathlib import Path
 from livekit.agents import AgentServer, JobContext
 from pydantic import SecretStr
 
-from agent.events.outbox import Outbox, redeliver_with
+from agent.events.outbox import Outbox
+from agent.events.redelivery import redeliver_with
 from agent.settings import Settings
 from tests.events.outbox_helpers import SECRET, an_event, files
 from tests.events.receiver import running_receiver
