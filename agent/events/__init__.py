@@ -4,6 +4,9 @@
 - `prices`: the price table (``config/prices.yaml``) and the estimated cost;
 - `signing`: HMAC-SHA256 signatures (and how a receiver verifies one);
 - `spool`, `webhook`: the sinks;
+- `outbox`: every webhook event on disk until the receiver has it (write-ahead, pending, dead, corrupt);
+- `redelivery`: `Redeliverer`, which re-sends the outbox's pending events (in the worker's main process);
+- `cli`: ``python -m agent events outbox|redeliver``;
 - `emitter`: `CallEvents`, the one object the worker uses.
 """
 
