@@ -239,6 +239,17 @@ class Outbox:
         self.directory = directory
         self.locks = _JobLocks(directory / LOCKS, lease_s=lease_s)
 
+    def probe(self) -> str | None:
+        """Blocking: None when the directory can hold events (created if missing), else the error's type name."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=_TEMP_PREFIX, suffix=".probe")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as error:
+            return type(error).__name__
+        return None
+
     @property
     def inflight_dir(self) -> Path:
         return self.directory / INFLIGHT

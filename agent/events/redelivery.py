@@ -222,8 +222,16 @@ def _extra(record: Record) -> dict[str, object]:
 
 
 def redeliver_with(server: AgentServer, settings: Settings) -> Redeliverer | None:
-    """The worker's redelivery: built from `settings` and started with `server`; None when no webhook is set."""
+    """The worker's redelivery: built from `settings` and started with `server`; None when no webhook is set.
+
+    The outbox directory is tried once here: one that cannot be written is logged now, at start, rather than only
+    when the first call's events go out unprotected.
+    """
     redeliverer = Redeliverer.from_settings(settings)
-    if redeliverer is not None:
-        redeliverer.start_with(server, interval_s=settings.events_redeliver_interval_s)
+    if redeliverer is None:
+        return None
+    error = redeliverer.outbox.probe()
+    if error is not None:
+        logger.error("call events outbox not writable", extra={"error": error, "setting": "WEBCALL_EVENTS_OUTBOX_DIR"})
+    redeliverer.start_with(server, interval_s=settings.events_redeliver_interval_s)
     return redeliverer

@@ -7,6 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from livekit.agents import AgentServer, JobContext
 from pydantic import SecretStr
 
@@ -58,6 +59,24 @@ async def test_a_started_worker_redelivers_what_its_outbox_holds(tmp_path: Path)
     assert request.headers["Idempotency-Key"] == "AJ_1:call.ended"
     assert request.signature_valid
     assert files(tmp_path) == []
+
+
+def test_an_outbox_that_cannot_be_written_is_reported_when_the_worker_is_built(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    settings = Settings(
+        _env_file=None,
+        WEBCALL_EVENTS_URL="http://127.0.0.1:9/hooks",
+        WEBCALL_EVENTS_SECRET=SecretStr(SECRET),
+        WEBCALL_EVENTS_OUTBOX_DIR=str(blocker / "outbox"),
+    )
+
+    assert redeliver_with(a_server(), settings) is not None
+
+    (record,) = [r for r in caplog.records if r.getMessage() == "call events outbox not writable"]
+    assert getattr(record, "error", None) in {"NotADirectoryError", "FileExistsError"}
 
 
 def test_no_redelivery_is_set_up_without_a_webhook(tmp_path: Path) -> None:
