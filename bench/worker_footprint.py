@@ -161,6 +161,31 @@ def cpu_delta(before: Iterable[Proc], after: Iterable[Proc]) -> dict[str, float]
     return used
 
 
+def thread_cpu(pids: Iterable[int]) -> dict[tuple[int, int], tuple[str, float]]:
+    """CPU seconds (utime + stime) of every thread of ``pids``, keyed by (pid, tid), with the thread's name."""
+    found: dict[tuple[int, int], tuple[str, float]] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError, IndexError), open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                    text = stat.read()
+                    name = text[text.index("(") + 1 : text.rindex(")")]
+                    fields = text.rsplit(")", 1)[1].split()
+                    found[(pid, int(tid))] = (name, (int(fields[11]) + int(fields[12])) / TICK)
+    return found
+
+
+def thread_groups(
+    before: dict[tuple[int, int], tuple[str, float]], after: dict[tuple[int, int], tuple[str, float]], pids: set[int]
+) -> dict[str, float]:
+    """CPU seconds per thread name (digits dropped: ``tokio-runtime-w``, ``python``...) of the threads of ``pids``."""
+    used: dict[str, float] = defaultdict(float)
+    for key, (name, seconds) in after.items():
+        if key[0] in pids:
+            used[name.rstrip("0123456789-_ ") or name] += seconds - before.get(key, (name, 0.0))[1]
+    return used
+
+
 def own_cpu_seconds() -> float:
     fields = _stat(os.getpid())
     return (int(fields[11]) + int(fields[12])) / TICK
@@ -179,6 +204,7 @@ class CpuWindow:
     worker: dict[str, float]
     server: float
     bench: float
+    call_threads: dict[str, float]
 
     def cores(self, cpu_s: float) -> float:
         return cpu_s / self.seconds
@@ -188,19 +214,24 @@ class CpuMeter:
     def __init__(self, *, tree: Tree, server: ServerProcess) -> None:
         self.tree, self.server = tree, server
         self._start: tuple[float, list[Proc], float, float] | None = None
+        self._threads: dict[tuple[int, int], tuple[str, float]] = {}
 
     def start(self) -> None:
-        self._start = (time.monotonic(), self.tree.snapshot(), cpu_seconds(self.server.process.pid), own_cpu_seconds())
+        before = self.tree.snapshot()
+        self._threads = thread_cpu(p.pid for p in before)
+        self._start = (time.monotonic(), before, cpu_seconds(self.server.process.pid), own_cpu_seconds())
 
     def stop(self) -> tuple[CpuWindow, list[Proc]]:
         assert self._start is not None
         began, before, server, bench = self._start
         after = self.tree.snapshot()
+        threads = thread_cpu(p.pid for p in after)
         window = CpuWindow(
             seconds=time.monotonic() - began,
             worker=cpu_delta(before, after),
             server=cpu_seconds(self.server.process.pid) - server,
             bench=own_cpu_seconds() - bench,
+            call_threads=thread_groups(self._threads, threads, {p.pid for p in after if p.role == "call job"}),
         )
         return window, after
 
@@ -274,8 +305,14 @@ async def end_call(call: Call, *, lk: api.LiveKitAPI) -> None:
 
 
 async def converse(calls: Sequence[Call], *, utterances: Sequence[bytes], seconds: float, every: float) -> None:
-    """Each caller says a sentence every ``every`` seconds, the callers staggered evenly, for ``seconds``."""
+    """Each caller says a sentence every ``every`` seconds, the callers staggered evenly, for ``seconds``.
+
+    With ``every`` 0 the callers stay silent (their microphones still send): the cost of a call that only listens.
+    """
     began = time.monotonic()
+    if every <= 0:
+        await asyncio.sleep(seconds)
+        return
     next_at = [began + every * i / len(calls) for i in range(len(calls))]
     said = 0
     while (now := time.monotonic()) < began + seconds:
@@ -417,6 +454,8 @@ async def measure_calls(stack: Stack, *, count: int, seconds: float, every: floa
     )
     print_memory(peak, cpu=cpu)
     print_cpu_others(cpu)
+    threads = sorted(cpu.call_threads.items(), key=lambda kv: -kv[1])[:6]
+    print("  call job threads, cores per call: " + ", ".join(f"{n} {cpu.cores(v) / count:.3f}" for n, v in threads))
     print(
         f"  per call: worker tree {tree_cores / count:.3f} cores, its job process {call_cores / count:.3f} cores, "
         f"job process PSS {sum(p.pss_kb for p in call_procs) / MB / max(1, len(call_procs)):.0f} MB"
@@ -466,7 +505,7 @@ if __name__ == "__main__":
         "--calls", type=int, nargs="*", default=[1, 2, 4], help="concurrent calls per phase (none: idle only)"
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured conversation per phase")
-    parser.add_argument("--every", type=float, default=6.0, help="seconds between one caller's sentences")
+    parser.add_argument("--every", type=float, default=6.0, help="seconds between one caller's sentences (0: silent)")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--num-cpus", default="", help="NUM_CPUS for the worker (the framework sizes its pool on it)")
     sys.exit(asyncio.run(main(parser.parse_args())))
