@@ -409,6 +409,9 @@ async def measure_idle(meter: CpuMeter, *, seconds: float, expected_idle: int) -
     print(f"  load average {loadavg()}, CPU over {cpu.seconds:.1f} s")
     print_memory(procs, cpu=cpu)
     print_cpu_others(cpu)
+    started = [p.cpu_s for p in procs if p.role == "idle job"]
+    if started:
+        print(f"  CPU a job process used to start (fork + prewarm), mean: {statistics.mean(started):.2f} s")
 
 
 @dataclass(frozen=True)
@@ -478,7 +481,9 @@ async def main(args: argparse.Namespace) -> int:
     server = await start_server_process(port=0, extra_args=["--log-level", "WARNING"])
     try:
         async with providers() as (openai, deepgram):
-            extra = {"NUM_CPUS": args.num_cpus} if args.num_cpus else {}
+            extra = dict(item.split("=", 1) for item in args.worker_env)
+            if args.num_cpus:
+                extra["NUM_CPUS"] = args.num_cpus
             worker = await WorkerProcess.start(worker_env(server, openai, deepgram, **extra))
             tree = Tree(worker)
             lk = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
@@ -508,4 +513,7 @@ if __name__ == "__main__":
     parser.add_argument("--every", type=float, default=6.0, help="seconds between one caller's sentences (0: silent)")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--num-cpus", default="", help="NUM_CPUS for the worker (the framework sizes its pool on it)")
+    parser.add_argument(
+        "--worker-env", action="append", default=[], metavar="KEY=VALUE", help="extra worker environment (repeatable)"
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))
