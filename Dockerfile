@@ -29,7 +29,9 @@ RUN HF_HUB_OFFLINE=1 python -m agent download-files \
 RUN python -m compileall -q -j 0 /opt/venv/lib /app/agent /app/sandbox
 
 FROM ${PYTHON_IMAGE}
-RUN useradd --create-home --uid 10001 --user-group webcall
+# The call-events outbox (webhook events not yet taken) must be writable by the worker; mount a volume here.
+RUN useradd --create-home --uid 10001 --user-group webcall \
+ && mkdir -p /var/lib/webcall/outbox && chown -R webcall:webcall /var/lib/webcall
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --from=build /app/agent ./agent
@@ -37,7 +39,7 @@ COPY --from=build /app/sandbox ./sandbox
 COPY config ./config
 COPY prompts ./prompts
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
-    WEBCALL_CONFIG_DIR=/app/config WEBCALL_PROMPTS_DIR=/app/prompts
+    WEBCALL_CONFIG_DIR=/app/config WEBCALL_PROMPTS_DIR=/app/prompts WEBCALL_EVENTS_OUTBOX_DIR=/var/lib/webcall/outbox
 USER webcall
 # GET / is the health endpoint (503 when LiveKit is unreachable), GET /worker the worker's state as JSON.
 EXPOSE 8081

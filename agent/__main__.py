@@ -1,7 +1,8 @@
-"""Command line: `python -m agent start|dev|console|resolve|index|run-local ...`.
+"""Command line: `python -m agent start|dev|console|resolve|index|events|run-local ...`.
 
-`resolve` is pure (no LiveKit); `start`, `dev`, `console` run the worker; `run-local` starts the sandbox server and
-fake providers on 127.0.0.1 when `LIVEKIT_URL` is unset, then the worker against them.
+`resolve` is pure (no LiveKit); `start`, `dev`, `console` run the worker; `events outbox|redeliver` lists and
+re-sends the call events the webhook has not taken yet; `run-local` starts the sandbox server and fake providers on
+127.0.0.1 when `LIVEKIT_URL` is unset, then the worker against them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         from agent.knowledge import main as index_main
 
         return index_main(args[1:])
+    if command == "events":
+        from agent.events.cli import main as events_main
+
+        return events_main(args[1:])
     if command == "run-local":
         from agent.devrun import main as devrun_main
 

@@ -52,6 +52,7 @@ from agent.config.resolve import CallSources, resolve_call
 from agent.conversation import CallLimits, WebcallAgent, aec_warmup, ambience_player, turn_handling
 from agent.errors import PipelineError, SettingsError
 from agent.events import CallEvents
+from agent.events.redelivery import redeliver_with
 from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, tools_for
 from agent.log import call_log_fields, get_logger, set_redaction
 from agent.ops import Capacity, load_threshold
@@ -132,6 +133,8 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
         )
 
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request, on_session_end=session_ended)
+    # Call events the webhook did not take are re-sent from the outbox by the main process (a no-op without one).
+    redeliver_with(server, settings)
     return server
 
 

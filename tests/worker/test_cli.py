@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +44,29 @@ def test_start_names_only_the_missing_setting_and_never_a_value() -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == "webcall-agent: missing LiveKit settings: LIVEKIT_API_SECRET"
     assert "devkey" not in done.stderr
+
+
+def test_python_m_agent_events_lists_the_outbox_and_refuses_to_redeliver_without_a_webhook(
+    tmp_path: Path,
+) -> None:
+    env = clean_env(WEBCALL_EVENTS_OUTBOX_DIR=str(tmp_path))
+    listed = subprocess.run(
+        [sys.executable, "-m", "agent", "events", "outbox", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    refused = subprocess.run(
+        [sys.executable, "-m", "agent", "events", "redeliver", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "WEBCALL_EVENTS_URL" in refused.stderr
 
 
 async def test_the_console_prints_the_welcome_then_answers_each_line() -> None:
