@@ -60,7 +60,7 @@ from agent.pipeline import TtsEngine
 from agent.scribe import Scribe, address_names
 from agent.settings import Settings, get_settings
 from agent.subscriptions import DeferredAudioSubscription
-from agent.unavailable import tell_caller
+from agent.unavailable import NOTICE, tell_caller
 
 logger = get_logger("worker")
 
@@ -192,6 +192,7 @@ async def entrypoint(ctx: JobContext) -> None:
         logger.error("pipeline not built", extra={"code": error.code, "role": error.role, "provider": error.provider})
         await welcome.aclose()
         await tell_caller(ctx.room, tts_engine=_notice_tts(config, settings=settings, shared=shared))
+        await CallEvents.unserved(settings, config=config, job_id=ctx.job.id, room=ctx.room.name, notice=NOTICE)
         ctx.shutdown(reason="pipeline_error")
         return
 

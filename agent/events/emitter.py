@@ -36,7 +36,7 @@ from agent.events.spool import SpoolSink
 from agent.events.webhook import WebhookSink
 from agent.log import get_logger
 from agent.settings import Settings
-from agent.transcript import Transcript
+from agent.transcript import AGENT_SPEAKER, Transcript
 
 logger = get_logger("events")
 
@@ -62,6 +62,14 @@ def sinks_from(settings: Settings) -> list[Sink]:
                 )
             )
     return sinks
+
+
+def _prices(settings: Settings) -> PriceTable | None:
+    try:
+        return load_prices(settings.config_dir)
+    except Exception:
+        logger.exception("price table not loaded, events carry no cost")
+        return None
 
 
 class CallEvents:
@@ -106,11 +114,6 @@ class CallEvents:
         sinks = sinks_from(settings)
         if not sinks:
             return None
-        try:
-            prices = load_prices(settings.config_dir)
-        except Exception:
-            logger.exception("price table not loaded, events carry no cost")
-            prices = None
         events = cls(
             config=config,
             facts=CallFacts(job_id=job_id, room=room, started_at=time.time()),
@@ -118,11 +121,35 @@ class CallEvents:
             # The session's usage plus what was spent outside it (the welcome synthesized before the session).
             usage=lambda: merge_usage([*session.usage.model_usage, *outside_usage()]),
             sinks=sinks,
-            prices=prices,
+            prices=_prices(settings),
             include_content=settings.events_include_transcript,
         )
         cls._open[job_id] = events
         return events
+
+    @classmethod
+    async def unserved(cls, settings: Settings, *, config: CallConfig, job_id: str, room: str, notice: str) -> None:
+        """``call.started`` and ``call.ended`` (end reason ``unavailable``) of a call no pipeline could serve.
+
+        Its transcript is the notice the caller was given; its usage is empty. Never raises.
+        """
+        sinks = sinks_from(settings)
+        if not sinks:
+            return
+        transcript = Transcript()
+        transcript.add(channel="chat", role="assistant", speaker=AGENT_SPEAKER, text=notice)
+        events = cls(
+            config=config,
+            facts=CallFacts(job_id=job_id, room=room, started_at=time.time()),
+            transcript=transcript,
+            usage=list,
+            sinks=sinks,
+            prices=_prices(settings),
+            include_content=settings.events_include_transcript,
+        )
+        events.note_end("unavailable")
+        events.started()
+        await events.ended()
 
     @classmethod
     def take(cls, job_id: str) -> CallEvents | None:

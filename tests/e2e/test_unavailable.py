@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -19,13 +21,23 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def stack() -> AsyncIterator[Stack]:
+async def spool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("events")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def stack(spool: Path) -> AsyncIterator[Stack]:
     # No OpenAI key and no OpenAI base URL: no LLM can be built. Deepgram (the fake) is there for speech.
-    async with running_stack(OPENAI_API_KEY="", OPENAI_BASE_URL="") as running:
+    async with running_stack(OPENAI_API_KEY="", OPENAI_BASE_URL="", WEBCALL_EVENTS_DIR=str(spool)) as running:
         yield running
 
 
-async def test_a_call_without_any_llm_tells_the_caller_in_text_and_voice_then_ends(stack: Stack) -> None:
+def spooled(spool: Path, room: str) -> list[dict[str, Any]]:
+    events = [json.loads(line) for path in spool.glob("*.jsonl") for line in path.read_text().splitlines()]
+    return [event for event in events if event.get("room") == room]
+
+
+async def test_a_call_without_any_llm_tells_the_caller_in_text_and_voice_then_ends(stack: Stack, spool: Path) -> None:
     room = room_name("unavailable")
     await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
     caller = await Caller.join(stack.server, room=room)
@@ -61,6 +73,12 @@ async def test_a_call_without_any_llm_tells_the_caller_in_text_and_voice_then_en
         swapped = {(r.get("code"), r.get("field")) for r in records if r.get("message") == "call config warning"}
         assert ("provider_unavailable", "tts.provider") in swapped
         assert ("provider_unavailable", "stt.provider") not in swapped, "Deepgram STT is the default and is there"
+        mine = spooled(spool, room)
+        assert [e["type"] for e in mine] == ["call.started", "call.ended"], "an unserved call is still accounted for"
+        ended = mine[1]
+        assert ended["end_reason"] == "unavailable"
+        assert [(i["role"], i["text"]) for i in ended["transcript"]] == [("assistant", NOTICE)]
+        assert ("provider_unavailable", "tts.provider") in {(w["code"], w["field"]) for w in ended["warnings"]}
     finally:
         await caller.leave()
         await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
