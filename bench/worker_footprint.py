@@ -20,10 +20,36 @@ job process is a call's when its log records name that call's room).
 - The sandbox server's CPU and this process's (the fakes, whose STT and TTS are local whisper and piper, plus the
   callers' own WebRTC) are shown apart, so what is the worker's is clear.
 
-Measured 2026-11-22 on the 2-vCPU development box (shared with other work), ``--calls 1 2 4 --seconds 20``: see
-README ``## Benchmarks`` and ``deploy/k8s/worker.yaml`` for the figures; the run's output is summarised here:
+Measured 2026-11-22 on the 2-vCPU box (cgroup v1, no CPU quota: the framework counts 2 CPUs), with the lead's and
+another helper's test runs on the same cores (load average 2-5 during the calls). Default run, a caller sentence
+every 6 s (``--calls 1 2 4 --seconds 20``); PSS in MB; cores are CPU seconds per wall second:
 
-    (filled in from the run below)
+    idle pod: main 132 + forkserver 173 + resource tracker 7 + 2 idle job processes 153 each = 619 MB PSS
+              (RSS summed 1389 MB: shared pages counted once per process); 0.04 cores; starting one job
+              process (fork + prewarm) costs 0.30 s of CPU
+    calls  tree PSS  PSS/call job  USS/call job  worker tree/call  call job/call  sandbox server  bench process
+      1      689        150            63             0.184            0.147          0.096          0.452
+      2      746        131            63             0.167            0.148          0.143          0.780
+      4      884        112            63             0.152            0.142          0.249          0.977
+
+Each call adds one job process to the tree (the pool refills its idle ones), about 66 MB of pod memory
+((884 - 619) / 4; the USS of a call's job process is 63 MB). A call's job process spends about 0.075 cores in
+Python threads (event loop, Silero VAD, executors) and 0.07 in libwebrtc's native threads (audio encoder queue 0.02,
+tokio 0.017, network 0.01, synthetic audio device 0.01). Silent callers (``--every 0``): 0.142, 0.128, 0.123 cores
+per call job at 1, 2, 4 calls: most of a call's cost is receiving, resampling, VAD-ing and streaming the caller's
+audio, whether anyone speaks or not. At 4 calls the fakes' local whisper and piper saturate the box: 6 of 14
+sentences were answered (1 call: 3 of 4, the fourth starts 18 s into the 20 s window; 2 calls: 6 of 7), and the
+median welcome came 1.44 s after dispatch because four simultaneous dispatches found only two warm processes.
+
+With the offline extra doing speech inside the worker (``--worker-env WEBCALL_STT_PROVIDER=whisper --worker-env
+WEBCALL_TTS_PROVIDER=piper --calls 1 2``): idle pod 926 MB PSS, a call's job process 401-413 MB PSS (317-339 MB
+USS), 0.29-0.32 cores per call, 2.56 s of CPU to start a job process. ``--num-cpus 4 --calls`` (idle only): 4 idle
+job processes, 702 MB PSS, so each idle process kept warm costs about 40 MB.
+
+The fakes here answer over plain HTTP on loopback; cloud endpoints add TLS, not measured. The bench process's CPU is
+the fakes' speech (about 0.27-0.28 cores per talking call: the default run's figures less the silent run's) plus the
+callers' WebRTC and the fakes' handling of audio (0.175, 0.237, 0.389 cores for 1, 2, 4 silent calls): load this box
+carries that a production worker does not.
 """
 
 from __future__ import annotations
