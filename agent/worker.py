@@ -301,6 +301,7 @@ class Call:
             session=self._session,
             transcript=self._chat.transcript,
             outside_usage=self._outside_usage,
+            incidents=lambda: tuple(self._chat.events),
         )
         if self._events is not None:
             self._events.started()

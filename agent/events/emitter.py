@@ -30,7 +30,7 @@ from livekit.agents.metrics.usage import ModelUsage
 
 from agent.config.call_config import CallConfig
 from agent.events.outbox import Outbox
-from agent.events.payload import CallFacts, Event, ended_event, merge_usage, started_event
+from agent.events.payload import CallFacts, Event, Incident, ended_event, merge_usage, started_event
 from agent.events.prices import PriceTable, load_prices
 from agent.events.spool import SpoolSink
 from agent.events.webhook import WebhookSink
@@ -84,6 +84,7 @@ class CallEvents:
         facts: CallFacts,
         transcript: Transcript,
         usage: Callable[[], Sequence[ModelUsage]],
+        incidents: Callable[[], Sequence[Incident]] = tuple,
         sinks: Sequence[Sink],
         prices: PriceTable | None,
         include_content: bool,
@@ -92,6 +93,7 @@ class CallEvents:
         self._facts = facts
         self._transcript = transcript
         self._usage = usage
+        self._incidents = incidents
         self._sinks = list(sinks)
         self._prices = prices
         self._include_content = include_content
@@ -109,6 +111,7 @@ class CallEvents:
         session: AgentSession[Any],
         transcript: Transcript,
         outside_usage: Callable[[], Sequence[ModelUsage]] = list,
+        incidents: Callable[[], Sequence[Incident]] = tuple,
     ) -> CallEvents | None:
         """The call's events, registered under `job_id` for `take`; None when no sink is configured."""
         sinks = sinks_from(settings)
@@ -120,6 +123,7 @@ class CallEvents:
             transcript=transcript,
             # The session's usage plus what was spent outside it (the welcome synthesized before the session).
             usage=lambda: merge_usage([*session.usage.model_usage, *outside_usage()]),
+            incidents=incidents,
             sinks=sinks,
             prices=_prices(settings),
             include_content=settings.events_include_transcript,
@@ -181,6 +185,7 @@ class CallEvents:
                 usage=self._usage(),
                 prices=self._prices,
                 include_content=self._include_content,
+                incidents=self._incidents(),
             )
         except Exception:
             logger.exception("call ended event not built")

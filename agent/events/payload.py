@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
 
@@ -69,6 +69,22 @@ class CallFacts:
     started_at: float
 
 
+class Incident(Protocol):
+    """Something a part of the call recorded for the call's events (a chat message cut or throttled, ...).
+
+    `data` holds counts and codes only, never message text (`agent.chat.ChatEvent` is one).
+    """
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def at(self) -> float: ...
+
+    @property
+    def data(self) -> Mapping[str, object]: ...
+
+
 def idempotency_key(job_id: str, event_type: EventType) -> str:
     return f"{job_id}:{event_type}"
 
@@ -93,8 +109,9 @@ def ended_event(
     usage: Sequence[ModelUsage],
     prices: PriceTable | None,
     include_content: bool,
+    incidents: Sequence[Incident] = (),
 ) -> Event:
-    """``call.ended``: the common fields plus duration, end reason, usage, estimated cost and transcript."""
+    """``call.ended``: the common fields plus duration, end reason, usage, estimated cost, transcript and incidents."""
     body = _common(config, facts=facts, include_content=include_content)
     body["ended_at"] = iso(ended_at)
     body["duration_s"] = round(max(0.0, ended_at - facts.started_at), 3)
@@ -103,6 +120,7 @@ def ended_event(
     if prices is not None:
         body["cost"] = estimate_cost(usage, prices)
     body["transcript"] = [_item(item, include_content=include_content) for item in transcript]
+    body["incidents"] = [{"code": i.code, "at": iso(i.at), **i.data} for i in incidents]
     return _event("call.ended", body, now=ended_at)
 
 

@@ -100,6 +100,7 @@ async def test_a_convoi_call_posts_started_and_ended_with_metadata_transcript_an
         ("chat", "assistant", "You said: Do you ship to Oman?"),
     ]
     assert ended["end_reason"] == "caller_left"
+    assert ended["incidents"] == [], "nothing was cut, throttled or dropped in the chat"
     usage = ended["usage"]
     assert isinstance(usage, dict)
     totals = usage["totals"]

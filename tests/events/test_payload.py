@@ -8,6 +8,7 @@ from pathlib import Path
 
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
 
+from agent.chat import ChatEvent
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
 from agent.events.payload import CallFacts, ended_event, merge_usage, started_event
@@ -192,3 +193,26 @@ def test_usage_spent_outside_the_session_is_added_to_the_same_models_entry() -> 
     ]
     assert [u for u in merged if isinstance(u, LLMModelUsage)] == [llm_usage]
     assert session_tts.characters_count == 40, "the inputs are not changed"
+
+
+def test_call_ended_lists_what_the_chat_channel_did_with_codes_and_counts_but_no_text() -> None:
+    incidents = [
+        ChatEvent(code="chat_message_truncated", data={"length": 9000, "limit": 4000}, at=1_700_000_005.0),
+        ChatEvent(code="chat_throttled", data={"messages": 3}, at=1_700_000_006.25),
+    ]
+    body = ended_event(
+        resolved("convoi/with_overrides.json"),
+        facts=FACTS,
+        ended_at=1_700_000_042.5,
+        end_reason="caller_left",
+        transcript=a_transcript().items,
+        usage=USAGE,
+        prices=None,
+        include_content=False,
+        incidents=incidents,
+    ).body
+    assert body["incidents"] == [
+        {"code": "chat_message_truncated", "at": "2023-11-14T22:13:25.000Z", "length": 9000, "limit": 4000},
+        {"code": "chat_throttled", "at": "2023-11-14T22:13:26.250Z", "messages": 3},
+    ]
+    assert the_end(resolved("convoi/with_overrides.json"))["incidents"] == []
