@@ -39,7 +39,9 @@ tokio 0.017, network 0.01, synthetic audio device 0.01). Silent callers (``--eve
 per call job at 1, 2, 4 calls: most of a call's cost is receiving, resampling, VAD-ing and streaming the caller's
 audio, whether anyone speaks or not. At 4 calls the fakes' local whisper and piper saturate the box: 6 of 14
 sentences were answered (1 call: 3 of 4, the fourth starts 18 s into the 20 s window; 2 calls: 6 of 7), and the
-median welcome came 1.44 s after dispatch because four simultaneous dispatches found only two warm processes.
+median welcome came 1.44 s after dispatch: four simultaneous dispatches find two warm processes, and the other two
+calls wait for a process to start (two more 4-call runs at load 2-8: 0.91-1.28 s in a warm process, 2.05-2.88 s in a
+new one).
 
 With the offline extra doing speech inside the worker (``--worker-env WEBCALL_STT_PROVIDER=whisper --worker-env
 WEBCALL_TTS_PROVIDER=piper --calls 1 2``): idle pod 926 MB PSS, a call's job process 401-413 MB PSS (317-339 MB
@@ -65,7 +67,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from livekit import api, rtc
 from livekit.agents.utils.hw import get_cpu_monitor
@@ -307,7 +309,6 @@ class Call:
     caller: Caller
     microphone: Microphone
     welcome_at: float = 0.0
-    job_pids: set[int] = field(default_factory=set)
 
 
 async def start_call(*, lk: api.LiveKitAPI, server: ServerProcess) -> Call:
@@ -452,6 +453,7 @@ class Stack:
 
 async def measure_calls(stack: Stack, *, count: int, seconds: float, every: float, utterances: Sequence[bytes]) -> None:
     load_before = loadavg()
+    warm = {p.pid for p in stack.tree.snapshot() if p.role == "idle job"}
     calls = list(await asyncio.gather(*(start_call(lk=stack.lk, server=stack.server) for _ in range(count))))
     try:
         await asyncio.sleep(4.0)  # the welcome ends and the pool refills its idle processes
@@ -474,7 +476,7 @@ async def measure_calls(stack: Stack, *, count: int, seconds: float, every: floa
     call_cores = cpu.cores(cpu.worker.get("call job", 0.0))
     tree_cores = cpu.cores(sum(cpu.worker.values()))
     print(f"\n{count} concurrent call(s), {cpu.seconds:.1f} s window, load average {load_before} -> {loadavg()}")
-    print(f"  welcome heard {statistics.median(c.welcome_at for c in calls):.2f} s after dispatch (median)")
+    print("  welcome heard after dispatch: " + ", ".join(welcome_line(c, stack.tree, warm=warm) for c in calls))
     print(
         f"  caller sentences {sum(c.microphone.spoken for c in calls)},"
         f" Deepgram listen streams {traffic.listen_streams},"
@@ -489,6 +491,13 @@ async def measure_calls(stack: Stack, *, count: int, seconds: float, every: floa
         f"  per call: worker tree {tree_cores / count:.3f} cores, its job process {call_cores / count:.3f} cores, "
         f"job process PSS {sum(p.pss_kb for p in call_procs) / MB / max(1, len(call_procs)):.0f} MB"
     )
+
+
+def welcome_line(call: Call, tree: Tree, *, warm: set[int]) -> str:
+    """The call's welcome delay, and whether its job ran in a process that was already warm at dispatch."""
+    pids = {r.get("pid") for r in tree.worker.room_records(call.room)}
+    kind = "warm process" if pids & warm else "new process"
+    return f"{call.welcome_at:.2f} s ({kind})"
 
 
 async def wait_jobs_gone(tree: Tree, *, expected_idle: int) -> None:
