@@ -22,18 +22,18 @@ job process is a call's when its log records name that call's room).
 
 Measured 2026-11-22 on the 2-vCPU box (cgroup v1, no CPU quota: the framework counts 2 CPUs), with the lead's and
 another helper's test runs on the same cores (load average 2-5 during the calls). Default run, a caller sentence
-every 6 s (``--calls 1 2 4 --seconds 20``); PSS in MB; cores are CPU seconds per wall second:
+every 6 s (``--calls 1 2 4 --seconds 20``); memory in MiB; cores are CPU seconds per wall second:
 
-    idle pod: main 132 + forkserver 173 + resource tracker 7 + 2 idle job processes 153 each = 619 MB PSS
-              (RSS summed 1389 MB: shared pages counted once per process); 0.04 cores; starting one job
+    idle pod: main 132 + forkserver 173 + resource tracker 7 + 2 idle job processes 153 each = 619 MiB PSS
+              (RSS summed 1389 MiB: shared pages counted once per process); 0.04 cores; starting one job
               process (fork + prewarm) costs 0.30 s of CPU
     calls  tree PSS  PSS/call job  USS/call job  worker tree/call  call job/call  sandbox server  bench process
       1      689        150            63             0.184            0.147          0.096          0.452
       2      746        131            63             0.167            0.148          0.143          0.780
       4      884        112            63             0.152            0.142          0.249          0.977
 
-Each call adds one job process to the tree (the pool refills its idle ones), about 66 MB of pod memory
-((884 - 619) / 4; the USS of a call's job process is 63 MB). A call's job process spends about 0.075 cores in
+Each call adds one job process to the tree (the pool refills its idle ones), about 66 MiB of pod memory
+((884 - 619) / 4; the USS of a call's job process is 63 MiB). A call's job process spends about 0.075 cores in
 Python threads (event loop, Silero VAD, executors) and 0.07 in libwebrtc's native threads (audio encoder queue 0.02,
 tokio 0.017, network 0.01, synthetic audio device 0.01). Silent callers (``--every 0``): 0.142, 0.128, 0.123 cores
 per call job at 1, 2, 4 calls: most of a call's cost is receiving, resampling, VAD-ing and streaming the caller's
@@ -44,9 +44,9 @@ calls wait for a process to start (two more 4-call runs at load 2-8: 0.91-1.28 s
 new one).
 
 With the offline extra doing speech inside the worker (``--worker-env WEBCALL_STT_PROVIDER=whisper --worker-env
-WEBCALL_TTS_PROVIDER=piper --calls 1 2``): idle pod 926 MB PSS, a call's job process 401-413 MB PSS (317-339 MB
+WEBCALL_TTS_PROVIDER=piper --calls 1 2``): idle pod 926 MiB PSS, a call's job process 401-413 MiB PSS (317-339 MiB
 USS), 0.29-0.32 cores per call, 2.56 s of CPU to start a job process. ``--num-cpus 4 --calls`` (idle only): 4 idle
-job processes, 702 MB PSS, so each idle process kept warm costs about 40 MB.
+job processes, 702 MiB PSS, so each idle process kept warm costs about 40 MiB.
 
 The fakes here answer over plain HTTP on loopback; cloud endpoints add TLS, not measured. The bench process's CPU is
 the fakes' speech (about 0.27-0.28 cores per talking call: the default run's figures less the silent run's) plus the
@@ -86,7 +86,7 @@ SENTENCES = (
 MIC_RATE = 16000
 FRAME_SAMPLES = MIC_RATE // 50  # 20 ms
 TICK = os.sysconf("SC_CLK_TCK")
-MB = 1024.0  # smaps and status report kB
+MIB = 1024.0  # smaps_rollup reports kB (KiB)
 ROLES = ("main", "forkserver", "resource_tracker", "idle job", "call job", "other")
 
 
@@ -360,20 +360,20 @@ def by_role(procs: Sequence[Proc]) -> dict[str, list[Proc]]:
 
 
 def print_memory(procs: Sequence[Proc], *, cpu: CpuWindow | None = None) -> None:
-    print(f"  {'role':<17}{'procs':>6}{'RSS MB':>10}{'PSS MB':>10}{'USS MB':>10}{'PSS/proc':>10}{'cores':>8}")
+    print(f"  {'role':<17}{'procs':>6}{'RSS MiB':>10}{'PSS MiB':>10}{'USS MiB':>10}{'PSS/proc':>10}{'cores':>8}")
     grouped = by_role(procs)
     for role in ROLES:
         members = grouped.get(role, [])
         if not members and not (cpu and cpu.worker.get(role)):
             continue
-        pss = sum(p.pss_kb for p in members) / MB
+        pss = sum(p.pss_kb for p in members) / MIB
         per = f"{pss / len(members):10.0f}" if members else f"{'-':>10}"
         cores = f"{cpu.cores(cpu.worker.get(role, 0.0)):8.3f}" if cpu else ""
-        rss, uss = sum(p.rss_kb for p in members) / MB, sum(p.uss_kb for p in members) / MB
+        rss, uss = sum(p.rss_kb for p in members) / MIB, sum(p.uss_kb for p in members) / MIB
         print(f"  {role:<17}{len(members):>6}{rss:10.0f}{pss:10.0f}{uss:10.0f}{per}{cores}")
     total_cores = f"{cpu.cores(sum(cpu.worker.values())):8.3f}" if cpu else ""
-    rss, pss = sum(p.rss_kb for p in procs) / MB, sum(p.pss_kb for p in procs) / MB
-    uss = sum(p.uss_kb for p in procs) / MB
+    rss, pss = sum(p.rss_kb for p in procs) / MIB, sum(p.pss_kb for p in procs) / MIB
+    uss = sum(p.uss_kb for p in procs) / MIB
     print(f"  {'worker tree':<17}{len(procs):>6}{rss:10.0f}{pss:10.0f}{uss:10.0f}{'':>10}{total_cores}")
 
 
@@ -489,7 +489,7 @@ async def measure_calls(stack: Stack, *, count: int, seconds: float, every: floa
     print("  call job threads, cores per call: " + ", ".join(f"{n} {cpu.cores(v) / count:.3f}" for n, v in threads))
     print(
         f"  per call: worker tree {tree_cores / count:.3f} cores, its job process {call_cores / count:.3f} cores, "
-        f"job process PSS {sum(p.pss_kb for p in call_procs) / MB / max(1, len(call_procs)):.0f} MB"
+        f"job process PSS {sum(p.pss_kb for p in call_procs) / MIB / max(1, len(call_procs)):.0f} MiB"
     )
 
 
