@@ -4,6 +4,7 @@ python -m sandbox [--port 7880] [--api-key devkey] [--api-secret secret] [--no-v
 python -m sandbox token --room ROOM --identity ID     print a join token for the dev keys
 python -m sandbox netns -- COMMAND ...                 run COMMAND in a private network namespace
 python -m sandbox providers ...                        the fake OpenAI/Deepgram providers
+python -m sandbox call [--metadata JSON] [--type TEXT] ...  dispatch the agent as a QA caller; JSON report
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _token(args[1:])
     if args and args[0] == "state":
         return _state(args[1:])
+    if args and args[0] == "call":
+        from sandbox.caller import main as call_main
+
+        return call_main(args[1:])
     if args and args[0] == "netns":
         return _netns(args[1:])
     parsed = _serve_parser().parse_args(args)
