@@ -35,6 +35,7 @@ import os
 import sys
 import time
 import uuid
+import warnings
 import wave
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import jwt.warnings
 import numpy as np
 from livekit import api, rtc
 
@@ -675,6 +677,8 @@ def plan_from_args(argv: Sequence[str], *, env: dict[str, str]) -> CallPlan:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sandbox call ...``: 0 welcomed, 1 not, 2 unusable arguments or server."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # PyJWT warns on every token signed with a short secret such as the sandbox's "secret"; stderr is for errors.
+    warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
     try:
         plan = plan_from_args(args, env=dict(os.environ))
         logging.basicConfig(level=plan.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

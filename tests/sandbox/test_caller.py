@@ -1,0 +1,291 @@
+"""``python -m sandbox call``, the QA caller: its command line, and real calls through the sandbox server.
+
+The calls run the command as a child process exactly as QA types it, against the sandbox server process, the fake
+providers (in this test's event loop, so the child is awaited, never blocked on) and ``python -m agent start``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from livekit import api
+
+from sandbox.caller import CallerError, Step, plan_from_args
+from sandbox.server.process import ServerProcess
+from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.stack import room_name
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+E2E = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+SECRET = "qa-secret-that-must-not-leak"
+
+
+@dataclass
+class CallResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def report(self) -> dict[str, Any]:
+        parsed = json.loads(self.stdout)
+        assert isinstance(parsed, dict)
+        return parsed
+
+
+async def call(*args: str, server: ServerProcess | None = None, url: str = "", within_s: float = 120) -> CallResult:
+    """Run ``python -m sandbox call ARGS`` with the server's credentials in the environment, as QA would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    if server is not None:
+        env |= {"LIVEKIT_URL": server.url, "LIVEKIT_API_KEY": server.api_key, "LIVEKIT_API_SECRET": server.api_secret}
+    if url:
+        env |= {"LIVEKIT_URL": url, "LIVEKIT_API_SECRET": SECRET}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sandbox",
+        "call",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), within_s)
+    assert process.returncode is not None
+    return CallResult(code=process.returncode, stdout=stdout.decode(), stderr=stderr.decode())
+
+
+def audible_seconds(path: Path, *, rms_threshold: float = 300.0) -> float:
+    """Seconds of 20 ms windows of a 16-bit mono WAV louder than the threshold."""
+    with wave.open(str(path)) as recorded:
+        assert recorded.getsampwidth() == 2
+        assert recorded.getnchannels() == 1
+        rate = recorded.getframerate()
+        samples = np.frombuffer(recorded.readframes(recorded.getnframes()), dtype=np.int16).astype(np.float32)
+    window = rate // 50
+    frames = samples[: len(samples) // window * window].reshape(-1, window)
+    return float((np.sqrt((frames**2).mean(axis=1)) > rms_threshold).sum()) * 0.02
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The command line, without a server.
+
+
+def test_steps_keep_the_order_they_were_given_in() -> None:
+    plan = plan_from_args(["--say", "one", "--type", "two", "--say", "three"], env={})
+    assert plan.steps == (Step("say", "one"), Step("type", "two"), Step("say", "three"))
+
+
+def test_metadata_can_be_read_from_a_file_and_is_sent_as_written(tmp_path: Path) -> None:
+    document = tmp_path / "job.json"
+    document.write_text('{"agent_id":  "support"}\n')
+    plan = plan_from_args(["--metadata", f"@{document}", "--room-metadata", '{"welcome": {"text": "Hi"}}'], env={})
+    assert plan.metadata == '{"agent_id":  "support"}\n'
+    assert plan.room_metadata == '{"welcome": {"text": "Hi"}}'
+
+
+def test_the_server_and_keys_come_from_the_environment_else_the_sandbox_defaults() -> None:
+    default = plan_from_args([], env={})
+    assert (default.url, default.api_key, default.api_secret) == ("ws://127.0.0.1:7880", "devkey", "secret")
+    assert default.room.startswith("qa-")
+    assert default.agent_name == "webcall-agent"
+    given = plan_from_args(
+        [], env={"LIVEKIT_URL": "wss://lk.example", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": SECRET}
+    )
+    assert (given.url, given.api_key, given.api_secret) == ("wss://lk.example", "k", SECRET)
+    assert SECRET not in repr(given)
+
+
+def test_a_golden_example_supplies_metadata_attributes_and_the_expected_welcome() -> None:
+    example = EXAMPLES / "sawt" / "caller_attributes.json"
+    case = json.loads(example.read_text())
+    plan = plan_from_args(["--example", str(example), "--attributes", "webcall.tts.speed=1.1"], env={})
+    assert json.loads(plan.metadata) == case["job_metadata"]
+    assert plan.room_metadata is None, "no room metadata in the case: the room is not created with any"
+    assert plan.attributes["webcall.variables.customer_name"] == "Mo"
+    assert plan.attributes["webcall.tts.speed"] == "1.1", "an explicit attribute wins over the example's"
+    assert plan.expected_welcome == case["expected"]["welcome"]["text"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--metadata", "{not json"],
+        ["--room-metadata", "[1,"],
+        ["--metadata", "@/nonexistent/job.json"],
+        ["--attributes", "no-equals-sign"],
+        ["--timeout", "0"],
+        ["--listen", "soon"],
+        ["--no-such-option"],
+    ],
+    ids=["bad-json", "bad-room-json", "missing-file", "bad-attribute", "zero-timeout", "bad-number", "unknown-option"],
+)
+def test_unusable_arguments_are_refused_before_any_call(argv: list[str]) -> None:
+    with pytest.raises(CallerError):
+        plan_from_args(argv, env={})
+
+
+async def test_bad_json_exits_2_with_one_line_on_stderr() -> None:
+    result = await call("--metadata", '{"agent_id": ', url="ws://127.0.0.1:9")
+    assert result.code == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--metadata" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_an_unreachable_server_exits_2_with_one_line_and_no_secret() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on the port now: the connection is refused.
+    result = await call("--timeout", "2", url=f"ws://127.0.0.1:{port}", within_s=30)
+    assert result.code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert SECRET not in result.stderr
+
+
+async def test_refused_credentials_exit_2_without_the_secret(sandbox_server_process: ServerProcess) -> None:
+    result = await call("--timeout", "2", url=sandbox_server_process.url, within_s=30)
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "unauthenticated" in lines[0]
+    assert SECRET not in result.stderr
+
+
+async def test_with_no_agent_running_the_call_exits_1_and_says_nothing_was_heard(
+    sandbox_server_process: ServerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "agent.wav"
+    result = await call(
+        "--timeout", "3", "--listen", "0", "--record", str(out), "--type", "hello?", server=sandbox_server_process
+    )
+    assert result.code == 1, result.stderr
+    report = result.report
+    assert report["ok"] is False
+    assert report["welcome"] == {"text": None, "first_audio_s": None, "first_text_s": None}
+    assert report["agent"]["identity"] is None
+    assert report["steps"] == [], "the script waits for a welcome that never came"
+    assert report["dispatch_id"]
+    assert report["room_deleted"] is True
+    assert audible_seconds(out) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Real calls: sandbox server, fake providers and the worker.
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def stack() -> AsyncIterator[Stack]:
+    async with running_stack() as running:
+        yield running
+
+
+async def room_names(lk: api.LiveKitAPI) -> list[str]:
+    listed = await lk.room.list_rooms(api.ListRoomsRequest())
+    return [room.name for room in listed.rooms]
+
+
+@pytest.mark.e2e
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_vaani_example_is_welcomed_with_its_welcome_message_heard_and_recorded(
+    stack: Stack, tmp_path: Path
+) -> None:
+    example = EXAMPLES / "vaani" / "documented_body.json"
+    welcome_message = json.loads(example.read_text())["job_metadata"]["welcome_message"]
+    out = tmp_path / "agent.wav"
+    room = room_name("qa-vaani")
+    result = await call(
+        "--example", str(example), "--room", room, "--record", str(out), "--listen", "1", server=stack.server
+    )
+
+    assert result.code == 0, result.stderr
+    report = result.report
+    assert report["ok"] is True
+    assert report["welcome"]["text"] == welcome_message
+    assert report["welcome"]["as_expected"] is True
+    assert 0 < report["agent"]["joined_s"] < report["welcome"]["first_audio_s"] < 30
+    assert report["agent"]["attributes"]["lk.agent.state"] in {"listening", "speaking", "thinking"}
+    assert "speaking" in [s["state"] for s in report["agent"]["states"]]
+    assert [s["speaker"] for s in report["transcript"]] == ["agent"]
+    spoken = [r for r in stack.openai.requests if r.path == "/v1/audio/speech" and r.text == welcome_message]
+    assert spoken, "the welcome was synthesized by the fake TTS"
+    assert audible_seconds(out) > 1.0, "the recording holds the spoken welcome, not silence"
+    assert report["audio"]["record_s"] > 1.0
+    assert room not in await room_names(stack.lk), "the room is deleted at the end"
+
+
+@pytest.mark.e2e
+@pytest.mark.asyncio(loop_scope="module")
+async def test_typed_and_spoken_steps_get_the_fake_llms_echo_in_order(stack: Stack) -> None:
+    first_request = len(stack.openai.requests)
+    result = await call(
+        "--metadata",
+        json.dumps({"welcome": {"text": "Hello.", "interruptible": True}}),
+        "--type",
+        "What are your opening hours?",
+        "--say",
+        "Do you have a table for four tonight?",
+        "--listen",
+        "0.5",
+        server=stack.server,
+    )
+
+    assert result.code == 0, result.stderr
+    typed, said = result.report["steps"]
+    assert (typed["action"], said["action"]) == ("type", "say")
+    assert typed["reply"] == "You said: What are your opening hours?"
+    assert typed["at_s"] <= typed["reply_s"] <= said["at_s"]
+    assert said["reply"].startswith("You said:")
+    assert "table" in said["reply"].lower(), "the espeak utterance went through the microphone, STT and LLM"
+    heard_caller = [s for s in result.report["transcript"] if s["speaker"] == "caller"]
+    assert heard_caller, "the agent's transcription of the caller is reported as the caller's"
+    assert "table" in heard_caller[0]["text"].lower()
+    chats = [r.json for r in stack.openai.requests[first_request:] if r.path == "/v1/chat/completions"]
+    assert len(chats) == 2, "one LLM turn per step"
+
+
+@pytest.mark.e2e
+@pytest.mark.asyncio(loop_scope="module")
+async def test_room_metadata_and_caller_attributes_reach_the_agent_and_keep_leaves_the_room(
+    stack: Stack, tmp_path: Path
+) -> None:
+    room_document = tmp_path / "room.json"
+    room_document.write_text(json.dumps({"welcome": {"text": "Hi {{customer_name | there}}, this is the room."}}))
+    room = room_name("qa-keep")
+    result = await call(
+        "--room",
+        room,
+        "--room-metadata",
+        f"@{room_document}",
+        "--attributes",
+        "webcall.variables.customer_name=Ada",
+        "--listen",
+        "0",
+        "--keep",
+        server=stack.server,
+    )
+    try:
+        assert result.code == 0, result.stderr
+        assert result.report["welcome"]["text"] == "Hi Ada, this is the room."
+        assert result.report["room_deleted"] is False
+        rooms = await stack.lk.room.list_rooms(api.ListRoomsRequest(names=[room]))
+        assert [r.metadata for r in rooms.rooms] == [room_document.read_text()]
+    finally:
+        await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
