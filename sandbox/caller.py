@@ -5,9 +5,16 @@ Owns one scripted call against any LiveKit server (the bundled sandbox by defaul
 metadata (``RoomService.CreateRoom``), join it as a browser does (a published, silent microphone; participant
 attributes and metadata), dispatch the agent (``AgentDispatchService.CreateDispatch``) with job metadata, wait for the
 welcome, then type on ``lk.chat`` and speak espeak-ng audio into the microphone, step by step, and listen a while.
-The report is one JSON object on stdout; times are seconds since the dispatch request was sent::
+The first step waits until the welcome has been spoken, each next one until the agent has answered the last (each
+wait capped by ``--timeout``). ``--example`` replays a golden case of ``config/examples/`` (its metadata, attributes
+and room name; the report compares the welcome with the case's expected one).
 
-    {"room": "qa-1a2b3c4d", "dispatch_id": "AD_...", "ok": true,
+The report is one JSON object on stdout; times are seconds since the dispatch request was sent; ``transcript`` holds
+every ``lk.transcription`` segment and ``lk.chat`` message the caller received, the agent's and the agent's
+transcription of the caller; the WAV is the agent's voice track (not its ``background_audio``) as received, from
+``first_frame_s``::
+
+    {"ok": true, "room": "qa-1a2b3c4d", "dispatch_id": "AD_...",
      "welcome": {"text": "Hello! How can I help you today?", "first_audio_s": 0.41, "first_text_s": 0.43},
      "agent": {"identity": "agent-AJ_...", "joined_s": 0.08, "attributes": {"lk.agent.state": "listening"},
                "states": [{"state": "speaking", "at_s": 0.4}, ...]},
@@ -104,6 +111,8 @@ class CallPlan:
     record: Path | None = None
     keep: bool = False
     expected_welcome: str | None = None
+    # A golden case's deployment settings (``env``): the worker must run with them for the case to hold.
+    example_env: dict[str, str] = field(default_factory=dict)
     log_level: int = logging.CRITICAL
 
 
@@ -146,6 +155,7 @@ class HeardTrack:
     name: str
     frames: int = 0
     audible_s: float = 0.0
+    first_frame_s: float | None = None
     first_audio_s: float | None = None
     peak: int = 0
     pcm: list[bytes] = field(default_factory=list)
@@ -221,6 +231,8 @@ class LiveCall:
             data = bytes(event.frame.data)
             samples = np.frombuffer(data, dtype=np.int16)
             heard.frames += 1
+            if heard.first_frame_s is None:
+                heard.first_frame_s = self.now()
             if keep:
                 heard.pcm.append(data)
             if samples.size == 0:
@@ -373,6 +385,8 @@ async def run_call(plan: CallPlan) -> dict[str, Any]:
         room = rtc.Room()
         call = LiveCall(room=room, identity=plan.identity, keep_pcm=plan.record is not None)
         report: dict[str, Any] = {"room": plan.room, "agent_name": plan.agent_name, "url": shown_url(plan.url)}
+        if plan.example_env:
+            report["example_env"] = plan.example_env
         try:
             await _join(call, plan)
             call.mark_dispatched()
@@ -512,6 +526,7 @@ def _audio(call: LiveCall, record: Path | None) -> dict[str, Any]:
         {
             "name": t.name,
             "frames": t.frames,
+            "first_frame_s": t.first_frame_s,
             "audible_s": round(t.audible_s, 3),
             "first_audio_s": t.first_audio_s,
             "peak_dbfs": round(20 * math.log10(t.peak / 32768), 1) if t.peak else None,
@@ -632,8 +647,9 @@ def plan_from_args(argv: Sequence[str], *, env: dict[str, str]) -> CallPlan:
     expected = case.get("expected")
     expected_welcome = expected.get("welcome", {}).get("text") if isinstance(expected, dict) else None
     example_attributes = case.get("attributes") or {}
-    if not isinstance(example_attributes, dict):
-        raise CallerError("--example: attributes must be an object")
+    example_env = case.get("env") or {}
+    if not isinstance(example_attributes, dict) or not isinstance(example_env, dict):
+        raise CallerError("--example: attributes and env must be objects")
     if args.listen < 0 or args.timeout <= 0:
         raise CallerError("--listen must be >= 0 and --timeout > 0")
     room_metadata = case.get("room_metadata")
@@ -670,6 +686,7 @@ def plan_from_args(argv: Sequence[str], *, env: dict[str, str]) -> CallPlan:
         record=args.record,
         keep=args.keep,
         expected_welcome=expected_welcome if isinstance(expected_welcome, str) else None,
+        example_env={str(k): str(v) for k, v in example_env.items()},
         log_level=log_level,
     )
 

@@ -119,6 +119,14 @@ def test_a_golden_example_supplies_metadata_attributes_and_the_expected_welcome(
     assert plan.expected_welcome == case["expected"]["welcome"]["text"]
 
 
+def test_a_golden_examples_deployment_settings_are_carried_into_the_report() -> None:
+    example = EXAMPLES / "vyom" / "metadata_object_only.json"
+    case = json.loads(example.read_text())
+    plan = plan_from_args(["--example", str(example)], env={})
+    assert case["env"]
+    assert plan.example_env == case["env"]
+
+
 @pytest.mark.parametrize(
     "argv",
     [
