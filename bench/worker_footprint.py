@@ -46,7 +46,9 @@ new one).
 With the offline extra doing speech inside the worker (``--worker-env WEBCALL_STT_PROVIDER=whisper --worker-env
 WEBCALL_TTS_PROVIDER=piper --calls 1 2``): idle pod 926 MiB PSS, a call's job process 401-413 MiB PSS (317-339 MiB
 USS), 0.29-0.32 cores per call, 2.56 s of CPU to start a job process. ``--num-cpus 4 --calls`` (idle only): 4 idle
-job processes, 702 MiB PSS, so each idle process kept warm costs about 40 MiB.
+job processes, 702 MiB PSS, so each idle process kept warm costs about 40 MiB. One 3-minute call (``--calls 1
+--seconds 180``, load 2-3.6): 30 sentences, all answered; the call's job process 0.148 cores (tree 0.184), its USS
+63 MiB at the start of the window and 66 MiB at the end.
 
 The fakes here answer over plain HTTP on loopback; cloud endpoints add TLS, not measured. The bench process's CPU is
 the fakes' speech (about 0.27-0.28 cores per talking call: the default run's figures less the silent run's) plus the
@@ -485,6 +487,10 @@ async def measure_calls(stack: Stack, *, count: int, seconds: float, every: floa
     )
     print_memory(peak, cpu=cpu)
     print_cpu_others(cpu)
+    first, last_uss = (
+        sum(p.uss_kb for p in s if p.role == "call job") / MIB / count for s in (samples[0], samples[-1])
+    )
+    print(f"  call job USS per call, first -> last sample of the window: {first:.0f} -> {last_uss:.0f} MiB")
     threads = sorted(cpu.call_threads.items(), key=lambda kv: -kv[1])[:6]
     print("  call job threads, cores per call: " + ", ".join(f"{n} {cpu.cores(v) / count:.3f}" for n, v in threads))
     print(
