@@ -508,10 +508,12 @@ def welcome_line(call: Call, tree: Tree, *, warm: set[int]) -> str:
 
 async def wait_jobs_gone(tree: Tree, *, expected_idle: int) -> None:
     """After the calls: their job processes exit and the pool is back to its idle size."""
-    with contextlib.suppress(AssertionError):
+    try:
         await until(
             lambda: not any(p.role == "call job" for p in tree.snapshot()), within_s=60, what="call processes to exit"
         )
+    except AssertionError:
+        print("  warning: call job processes still alive 60 s after the calls; the next phase counts them as calls")
     await settle_pool(tree, expected_idle=expected_idle)
 
 
