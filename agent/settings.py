@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     )
     redact_caller_data: bool = Field(default=True, validation_alias="WEBCALL_REDACT_CALLER_DATA")
     max_concurrent_calls: int = Field(default=8, ge=1, validation_alias="WEBCALL_MAX_CALLS")
+    # Warm job processes kept ready (each ~150 MiB PSS, `bench/worker_footprint.py`). Unset: the framework's
+    # default (one per CPU it sees, 0 in dev mode) capped at WEBCALL_MAX_CALLS.
+    idle_processes: int | None = Field(default=None, ge=0, validation_alias="WEBCALL_IDLE_PROCESSES")
     log_level: str = Field(default="INFO", validation_alias="WEBCALL_LOG_LEVEL")
 
     # Call events (`agent.events`): a JSONL spool directory and/or a signed webhook; both off by default.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -40,9 +41,11 @@ from livekit.agents import (
 )
 from livekit.agents.metrics.usage import ModelUsage, ModelUsageCollector
 from livekit.agents.utils import http_context
+from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.voice import room_io
 from livekit.agents.voice.background_audio import BackgroundAudioPlayer
 from livekit.agents.voice.events import CloseEvent
+from livekit.agents.worker import ServerEnvOption
 from livekit.rtc._ffi_client import FfiClient
 
 from agent import pipeline
@@ -102,6 +105,19 @@ def participant_identity(job_id: str, *, agent_name: str) -> str:
     return f"{agent_name}-{job_id}"
 
 
+def idle_processes(settings: Settings) -> int | ServerEnvOption[int]:
+    """How many warm job processes to keep: ``WEBCALL_IDLE_PROCESSES``, else the framework's default capped.
+
+    The framework keeps one per CPU it sees: on a Kubernetes node without a CPU limit that is every core of the node
+    (64 warm processes of ~150 MiB each on a 64-core node), more than the worker may ever run at once. No more than
+    ``WEBCALL_MAX_CALLS`` are kept; dev mode keeps none, as the framework does.
+    """
+    if settings.idle_processes is not None:
+        return settings.idle_processes
+    per_cpu = math.ceil(get_cpu_monitor().cpu_count())
+    return ServerEnvOption(dev_default=0, prod_default=min(per_cpu, settings.max_concurrent_calls))
+
+
 def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) -> AgentServer:
     """The `AgentServer` with our entrypoint, request handler and load function registered."""
     capacity = Capacity(max_calls=settings.max_concurrent_calls)
@@ -117,6 +133,7 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
         # Loading whisper and piper (offline extra) in a job process takes seconds on a busy 2-core machine; the
         # framework's 10 s would kill the process and leave the pool without a warm one.
         initialize_process_timeout=30.0,
+        num_idle_processes=idle_processes(settings),
     )
 
     async def on_request(request: JobRequest) -> None:

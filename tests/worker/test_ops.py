@@ -68,3 +68,17 @@ def test_the_server_stops_offering_jobs_only_when_every_slot_is_taken() -> None:
     three = Server(jobs=[running(str(i)) for i in range(3)])
     four = Server(jobs=[running(str(i)) for i in range(4)])
     assert capacity.load(three) < threshold <= capacity.load(four)
+
+
+def test_warm_processes_are_the_setting_or_the_framework_default_capped_at_the_call_limit() -> None:
+    from livekit.agents.worker import ServerEnvOption
+
+    from agent.settings import Settings
+    from agent.worker import build_server, idle_processes
+
+    assert idle_processes(Settings.model_validate({"WEBCALL_IDLE_PROCESSES": "3"})) == 3
+    capped = idle_processes(Settings.model_validate({"WEBCALL_MAX_CALLS": "1"}))
+    assert isinstance(capped, ServerEnvOption)
+    assert (capped.dev_default, capped.prod_default) == (0, 1)
+    server = build_server(Settings.model_validate({"WEBCALL_IDLE_PROCESSES": "0"}), health_port=0)
+    assert ServerEnvOption.getvalue(server._num_idle_processes, False) == 0
