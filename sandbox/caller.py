@@ -73,6 +73,8 @@ CONNECT_TIMEOUT_S = 15.0
 SAY_TAIL_S = 1.0
 
 Action = Literal["type", "say"]
+# Who a text is from: the agent, this caller (the agent's transcription of our speech), or another participant.
+Speaker = Literal["agent", "caller", "other"]
 
 
 class CallerError(Exception):
@@ -141,7 +143,7 @@ def shown_url(url: str) -> str:
 class Segment:
     """One transcription segment (``lk.segment_id``) or one ``lk.chat`` message as the caller received it."""
 
-    speaker: Literal["agent", "caller"]
+    speaker: Speaker
     topic: str
     text: str
     at_s: float
@@ -219,6 +221,7 @@ class LiveCall:
     def _on_track(
         self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
+        self._on_participant(participant)
         if track.kind != rtc.TrackKind.KIND_AUDIO or participant.identity != self.agent_identity:
             return
         heard = self.tracks.setdefault(publication.sid, HeardTrack(name=publication.name))
@@ -248,6 +251,9 @@ class LiveCall:
         self._spawn(self._read_text(reader, participant_identity))
 
     async def _read_text(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
+        sender = self.room.remote_participants.get(participant_identity)
+        if sender is not None:
+            self._on_participant(sender)
         info = reader.info
         attributes = dict(info.attributes or {})
         track = attributes.get("lk.transcribed_track_id")
@@ -257,7 +263,7 @@ class LiveCall:
         key = attributes.get("lk.segment_id") or info.stream_id
         segment = self.segments.get(key)
         if segment is None:
-            speaker: Literal["agent", "caller"] = "caller" if mine else "agent"
+            speaker: Speaker = "caller" if mine else "agent" if participant_identity == self.agent_identity else "other"
             segment = Segment(speaker=speaker, topic=info.topic, text="", at_s=self.now(), final=False)
             self.segments[key] = segment
             self._poke()
