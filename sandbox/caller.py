@@ -584,16 +584,22 @@ def parser() -> argparse.ArgumentParser:
         "LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET from the environment (default: the sandbox server).",
     )
     p.add_argument("--room", help="room name (default: a fresh qa-<random>)")
-    p.add_argument("--example", type=Path, help="a golden case from config/examples/: its metadata and attributes")
-    p.add_argument("--room-metadata", help="create the room with this metadata: JSON or @FILE")
-    p.add_argument("--metadata", help="the dispatch's job metadata: JSON or @FILE")
-    p.add_argument("--participant-metadata", help="the caller's participant metadata: JSON or @FILE")
-    p.add_argument("--agent-name", default=DEFAULT_AGENT_NAME)
+    p.add_argument(
+        "--example", type=Path, metavar="FILE", help="a golden case from config/examples/: its metadata and attributes"
+    )
+    p.add_argument("--room-metadata", metavar="JSON", help="create the room with this metadata: JSON or @FILE")
+    p.add_argument("--metadata", metavar="JSON", help="the dispatch's job metadata: JSON or @FILE")
+    p.add_argument("--participant-metadata", metavar="JSON", help="the caller's participant metadata: JSON or @FILE")
+    p.add_argument("--agent-name", default=DEFAULT_AGENT_NAME, help="the agent to dispatch (default webcall-agent)")
     p.add_argument("--attributes", nargs="+", default=[], metavar="K=V", help="the caller's participant attributes")
     p.add_argument("--identity", default="qa-caller")
     p.add_argument("--name", default="QA caller")
-    p.add_argument("--type", dest="steps", action="append", type=lambda t: Step("type", t), metavar="TEXT")
-    p.add_argument("--say", dest="steps", action="append", type=lambda t: Step("say", t), metavar="TEXT")
+    p.add_argument(
+        "--type", dest="steps", action="append", type=lambda t: Step("type", t), metavar="TEXT", help="type on lk.chat"
+    )
+    p.add_argument(
+        "--say", dest="steps", action="append", type=lambda t: Step("say", t), metavar="TEXT", help="speak (espeak-ng)"
+    )
     p.add_argument("--listen", type=float, default=5.0, metavar="SECONDS", help="stay after the last step")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="wait for the welcome (and a reply)")
     p.add_argument("--record", type=Path, metavar="OUT.WAV", help="write the agent's audio as a WAV file")
