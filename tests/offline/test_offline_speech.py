@@ -58,10 +58,12 @@ async def test_piper_speed_changes_the_duration() -> None:
 async def test_piper_speed_updates_apply_to_the_next_synthesis() -> None:
     engine = PiperTTS()
     before = await _speak(engine, SENTENCE)
-    engine.update_options(speed=2.0)
+    engine.update_options(speed=3.0)
     after = await _speak(engine, SENTENCE)
-    assert engine.speed == 2.0
-    assert after.duration < before.duration * 0.7
+    assert engine.speed == 3.0
+    # Piper's durations are sampled (noise_w) and its pauses do not scale: speed 3.0 gives 0.57-0.60 of the time
+    # here, speed 2.0 gave 0.68-0.70, too close to any bound to be a stable check.
+    assert after.duration < before.duration * 0.75
 
 
 def test_piper_rejects_an_out_of_range_speed() -> None:
