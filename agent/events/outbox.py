@@ -47,6 +47,7 @@ from typing import Final, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agent.events.files import TEMP_PREFIX, fsync_dir, write_atomically
 from agent.events.payload import Event, EventType
 from agent.events.webhook import Delivery
 from agent.log import get_logger
@@ -66,7 +67,6 @@ RETRYABLE_4XX: Final = frozenset({408, 425, 429})
 LEASE_S: Final = 300.0
 
 _NAME = re.compile(r"^(\d{13})-([01])-([A-Za-z0-9_]+)-([A-Za-z0-9_-]+)\.json$")
-_TEMP_PREFIX = ".tmp-"
 
 
 def _job_of(name: str) -> str:
@@ -163,28 +163,6 @@ def _created_at(event: Event, *, default: float) -> float:
     return default
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".json")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Lock:
     path: Path
@@ -243,7 +221,7 @@ class Outbox:
         """Blocking: None when the directory can hold events (created if missing), else the error's type name."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=_TEMP_PREFIX, suffix=".probe")
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX, suffix=".probe")
             os.close(fd)
             os.unlink(tmp)
         except OSError as error:
@@ -325,7 +303,7 @@ class Outbox:
                 self.locks.release(lock)
                 return None
             self.inflight_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomically(self.inflight_dir / name, record.model_dump_json().encode("utf-8"))
+            write_atomically(self.inflight_dir / name, record.model_dump_json().encode("utf-8"))
         except BaseException:
             self.locks.release(lock)
             raise
@@ -383,7 +361,7 @@ class Outbox:
         directory = self.dead_dir if refused else self.directory
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / self.name_for(record)
-        _write_atomically(path, record.model_dump_json().encode("utf-8"))
+        write_atomically(path, record.model_dump_json().encode("utf-8"))
         return path
 
     @staticmethod
@@ -460,14 +438,14 @@ class Outbox:
 
     def release(self, name: str, record: Record) -> None:
         """A claimed file stays pending, updated with its latest attempt."""
-        _write_atomically(self.inflight_dir / name, record.model_dump_json().encode("utf-8"))
+        write_atomically(self.inflight_dir / name, record.model_dump_json().encode("utf-8"))
         os.rename(self.inflight_dir / name, self.directory / name)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def bury(self, name: str, record: Record, *, source: Path) -> None:
         """Move a record to ``dead/`` (written there first, then the source removed)."""
         self.dead_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.dead_dir / name, record.model_dump_json().encode("utf-8"))
+        write_atomically(self.dead_dir / name, record.model_dump_json().encode("utf-8"))
         source.unlink(missing_ok=True)
 
     def quarantine(self, path: Path) -> None:
@@ -481,7 +459,7 @@ class Outbox:
         found: list[Path] = []
         for name in self._names(self.directory):
             path = self.directory / name
-            if name.startswith(_TEMP_PREFIX):
+            if name.startswith(TEMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError):
                     if now - path.stat().st_mtime > older_than_s:
                         found.append(path)

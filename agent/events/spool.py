@@ -10,10 +10,9 @@ written one at a time by its emitter.
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 from pathlib import Path
 
+from agent.events.files import write_atomically
 from agent.events.payload import Event
 from agent.log import get_logger
 
@@ -48,14 +47,5 @@ class SpoolSink:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path_for(job_id)
         previous = path.read_bytes() if path.exists() else b""
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".jsonl")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(previous + event.to_json() + b"\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, previous + event.to_json() + b"\n")
         return path
