@@ -73,8 +73,11 @@ async def test_a_real_agents_worker_is_dispatched_talks_listens_chats_and_ends_w
     caller.register_text_stream_handler("canary.heard", on_text(heard))
     caller.register_text_stream_handler("lk.chat", on_text(echoed))
     await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="canary", room="canary"))
-    await caller.connect(sandbox_server.url, sandbox_server.token(room="canary", identity="caller"))
-    tone = await publish_tone(caller)
+    # Every step is bounded, so a stuck one fails here, named, instead of at the suite's 300 s timeout.
+    async with asyncio.timeout(30):
+        await caller.connect(sandbox_server.url, sandbox_server.token(room="canary", identity="caller"))
+    async with asyncio.timeout(30):
+        tone = await publish_tone(caller)
     try:
         await eventually(
             lambda: any(
@@ -93,6 +96,7 @@ async def test_a_real_agents_worker_is_dispatched_talks_listens_chats_and_ends_w
         await sandbox_api.room.delete_room(api.DeleteRoomRequest(room="canary"))
         await eventually(lambda: not worker.jobs, within=20)
     finally:
-        await tone.aclose()
-        await listener.aclose()
-        await caller.disconnect()
+        async with asyncio.timeout(30):
+            await tone.aclose()
+            await listener.aclose()
+            await caller.disconnect()
