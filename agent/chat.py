@@ -387,24 +387,14 @@ class ChatChannel:
             self._spawn(self._post_notice(DEGRADED_NOTICE))
 
     async def _post_notice(self, text: str) -> None:
-        await self._post_chat(text)
-        await self._post_transcription(text)
+        if self._room is not None:
+            await post_notice(self._room, text, segment="degraded")
 
     async def _post_chat(self, text: str) -> None:
         room = self._room
         if room is None or not room.isconnected():
             return
         await room.local_participant.send_text(text, topic=TOPIC_CHAT)
-
-    async def _post_transcription(self, text: str) -> None:
-        room = self._room
-        if room is None or not room.isconnected():
-            return
-        await room.local_participant.send_text(
-            text,
-            topic=TOPIC_TRANSCRIPTION,
-            attributes={"lk.transcription_final": "true", "lk.segment_id": f"SG_degraded_{int(time.time() * 1000)}"},
-        )
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -419,3 +409,16 @@ class ChatChannel:
         task = asyncio.create_task(coro)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+
+
+async def post_notice(room: rtc.Room, text: str, *, segment: str) -> None:
+    """Tell the room something outside any turn: on ``lk.chat`` (chat widgets) and as a final ``lk.transcription``
+    segment (caption views), the segment id ``SG_<segment>_<ms>``."""
+    if not room.isconnected():
+        return
+    await room.local_participant.send_text(text, topic=TOPIC_CHAT)
+    await room.local_participant.send_text(
+        text,
+        topic=TOPIC_TRANSCRIPTION,
+        attributes={"lk.transcription_final": "true", "lk.segment_id": f"SG_{segment}_{int(time.time() * 1000)}"},
+    )

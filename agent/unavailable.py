@@ -10,19 +10,17 @@ subscribe and speaks it. Everything is bounded by `within_s` and nothing raises:
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Final
 
 from livekit import rtc
 
+from agent.chat import post_notice
 from agent.log import get_logger
 from agent.pipeline import TtsEngine
 
 logger = get_logger("unavailable")
 
 NOTICE: Final = "Sorry, the assistant can't take this call right now. Please try again later."
-TOPIC_CHAT: Final = "lk.chat"
-TOPIC_TRANSCRIPTION: Final = "lk.transcription"
 TRACK_NAME: Final = "unavailable_notice"
 
 
@@ -30,24 +28,13 @@ async def tell_caller(room: rtc.Room, *, tts_engine: TtsEngine | None, within_s:
     """Post `NOTICE` as text, then speak it when `tts_engine` is given. Never raises (cancellation aside)."""
     try:
         async with asyncio.timeout(within_s):
-            await _post_text(room)
+            await post_notice(room, NOTICE, segment="unavailable")
             if tts_engine is not None:
                 await _speak(room, tts_engine)
     except TimeoutError:
         logger.warning("unavailable notice cut short", extra={"within_s": within_s})
     except Exception as error:
         logger.warning("unavailable notice failed", extra={"error": type(error).__name__})
-
-
-async def _post_text(room: rtc.Room) -> None:
-    if not room.isconnected():
-        return
-    await room.local_participant.send_text(NOTICE, topic=TOPIC_CHAT)
-    await room.local_participant.send_text(
-        NOTICE,
-        topic=TOPIC_TRANSCRIPTION,
-        attributes={"lk.transcription_final": "true", "lk.segment_id": f"SG_unavailable_{int(time.time() * 1000)}"},
-    )
 
 
 async def _speak(room: rtc.Room, tts_engine: TtsEngine) -> None:

@@ -278,7 +278,6 @@ class Call:
     ) -> None:
         self._ctx = ctx
         self._shared = shared
-        self._vad = shared.vad
         self._outside_usage = outside_usage
         self._session = session
         self._agent = agent
@@ -326,7 +325,7 @@ class Call:
         if config.is_scribe and self._session.stt is not None:
             self._scribe = Scribe(
                 engine=self._session.stt,
-                vad_model=self._vad,
+                vad_model=self._shared.vad,
                 names=address_names(config),
                 on_addressed=self._answer_addressed,
             )
