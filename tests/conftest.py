@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.plugins.sandbox_server", "tests.plugins.fake_providers"]
+pytest_plugins = ["tests.plugins.sandbox_server", "tests.plugins.fake_providers", "tests.plugins.bounded_tests"]
 
 _CLEARED_PREFIXES = ("LIVEKIT_", "OPENAI_", "DEEPGRAM_", "WEBCALL_")
 
