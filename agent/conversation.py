@@ -168,17 +168,27 @@ def play_welcome(
 
 
 class CallLimits:
-    """Maximum duration and user silence for one session. `start` once, `aclose` at the end."""
+    """Maximum duration and user silence for one session. `start` once, `aclose` at the end.
 
-    def __init__(self, *, session: AgentSession[Any], limits: Limits, watch_silence: bool = True) -> None:
+    A limit that ends the call tells `on_end` which (``max_duration``, ``user_silence``) before the goodbye.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: AgentSession[Any],
+        limits: Limits,
+        on_end: Callable[[str], None],
+        watch_silence: bool = True,
+    ) -> None:
         self._session = session
         self._limits = limits
+        self._on_end = on_end
         self._watch_silence = watch_silence
         self._reprompts = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._ending = False
         self._silence: asyncio.Task[None] | None = None
-        self.ended_by: str | None = None
 
     def start(self) -> None:
         self._spawn(self._max_duration())
@@ -230,7 +240,7 @@ class CallLimits:
         if self._ending:
             return
         self._ending = True
-        self.ended_by = reason
+        self._on_end(reason)
         logger.info("call limit reached, saying goodbye", extra={"reason": reason})
         with contextlib.suppress(RuntimeError):
             await self._session.interrupt(force=True)

@@ -1,11 +1,10 @@
 """`CallEvents`: one call's ``call.started`` and ``call.ended``, sent to the configured sinks.
 
-Lifecycle (the worker):
+Lifecycle (`agent.call.Call` owns its call's events):
     events = CallEvents.open(settings, config=..., job_id=..., room=..., session=..., transcript=...)
     events.started()            # after the session started; delivered in the background, never blocks the call
-    events.note_end("caller_left")   # the first reason noted is the one reported
     ...
-    await CallEvents.take(job_id).ended()   # from on_session_end: the call is over, delivery is awaited (bounded)
+    await events.ended(end_reason="caller_left")   # the call is over (from on_session_end); delivery is awaited
 
 Sinks: the spool (``WEBCALL_EVENTS_DIR``) and the webhook (``WEBCALL_EVENTS_URL`` signed with
 ``WEBCALL_EVENTS_SECRET``); with neither configured `open` returns None and nothing is built. The webhook keeps what
@@ -23,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from livekit.agents import AgentSession
 from livekit.agents.metrics.usage import ModelUsage
@@ -75,8 +74,6 @@ def _prices(settings: Settings) -> PriceTable | None:
 class CallEvents:
     """The events of one call."""
 
-    _open: ClassVar[dict[str, CallEvents]] = {}
-
     def __init__(
         self,
         *,
@@ -98,7 +95,6 @@ class CallEvents:
         self._prices = prices
         self._include_content = include_content
         self._started: asyncio.Task[None] | None = None
-        self.end_reason: str | None = None
 
     @classmethod
     def open(
@@ -113,11 +109,11 @@ class CallEvents:
         outside_usage: Callable[[], Sequence[ModelUsage]] = list,
         incidents: Callable[[], Sequence[Incident]] = tuple,
     ) -> CallEvents | None:
-        """The call's events, registered under `job_id` for `take`; None when no sink is configured."""
+        """The call's events; None when no sink is configured."""
         sinks = sinks_from(settings)
         if not sinks:
             return None
-        events = cls(
+        return cls(
             config=config,
             facts=CallFacts(job_id=job_id, room=room, started_at=time.time()),
             transcript=transcript,
@@ -128,8 +124,6 @@ class CallEvents:
             prices=_prices(settings),
             include_content=settings.events_include_transcript,
         )
-        cls._open[job_id] = events
-        return events
 
     @classmethod
     async def unserved(cls, settings: Settings, *, config: CallConfig, job_id: str, room: str, notice: str) -> None:
@@ -151,26 +145,15 @@ class CallEvents:
             prices=_prices(settings),
             include_content=settings.events_include_transcript,
         )
-        events.note_end("unavailable")
         events.started()
-        await events.ended()
-
-    @classmethod
-    def take(cls, job_id: str) -> CallEvents | None:
-        """The events `open` registered for `job_id`, unregistered."""
-        return cls._open.pop(job_id, None)
+        await events.ended(end_reason="unavailable")
 
     def started(self) -> None:
         """Send ``call.started`` in the background."""
         event = started_event(self._config, facts=self._facts, include_content=self._include_content, now=time.time())
         self._started = asyncio.create_task(self._deliver(event), name="webcall.events.started")
 
-    def note_end(self, reason: str) -> None:
-        """Record why the call ended; the first reason noted wins (a cause is noted before its consequences)."""
-        if self.end_reason is None:
-            self.end_reason = reason
-
-    async def ended(self) -> None:
+    async def ended(self, *, end_reason: str) -> None:
         """Send ``call.ended`` (after ``call.started`` has been delivered or given up). Never raises."""
         if self._started is None:
             return  # the call never started: there is nothing to end
@@ -180,7 +163,7 @@ class CallEvents:
                 self._config,
                 facts=self._facts,
                 ended_at=time.time(),
-                end_reason=self.end_reason or "unknown",
+                end_reason=end_reason,
                 transcript=self._transcript.items,
                 usage=self._usage(),
                 prices=self._prices,
@@ -191,11 +174,6 @@ class CallEvents:
             logger.exception("call ended event not built")
             return
         await self._deliver(event)
-
-    async def aclose(self) -> None:
-        """Wait for a ``call.started`` still being delivered (bounded by the webhook's budget)."""
-        if self._started is not None:
-            await asyncio.gather(self._started, return_exceptions=True)
 
     async def _deliver(self, event: Event) -> None:
         results = await asyncio.gather(

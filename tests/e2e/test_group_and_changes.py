@@ -69,6 +69,36 @@ async def test_a_scribe_transcribes_everyone_answers_when_named_and_posts_the_tr
         await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
 
 
+async def test_a_scribe_answers_only_the_typed_messages_that_name_it(stack: Stack) -> None:
+    case = json.loads((EXAMPLES / "scaiwave" / "scribe_recording.json").read_text())
+    room = f"scaiwave-{room_name('typed')}"
+    await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
+    ana = await Caller.join(stack.server, room=room, identity="ana", name="Ana")
+    ben = await Caller.join(stack.server, room=room, identity="ben", name="Ben")
+    try:
+        first_request = len(stack.openai.requests)
+        await dispatch(stack.lk, room=room, metadata=json.dumps(case["job_metadata"]))
+        await until(lambda: len(ana.room.remote_participants) == 2, within_s=30, what="the scribe joining")
+        await asyncio.sleep(1.0)  # the scribe's chat handler is registered once its session runs
+        await ana.type("We will ship the release on Friday.")
+        await ben.type("Scribe, what did we decide?")
+
+        def chats() -> list[object]:
+            return [r.json for r in stack.openai.requests[first_request:] if r.path == "/v1/chat/completions"]
+
+        await until(lambda: any("what did we decide" in t for t in ana.transcriptions), within_s=40, what="an answer")
+        assert len(chats()) == 1, json.dumps(chats(), indent=1)[:3000]
+        body = chats()[0]
+        assert isinstance(body, dict)
+        users = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        assert users == ["ben: Scribe, what did we decide?"]
+        assert not any("Friday" in t for t in ana.transcriptions), "the message not addressed to it got no answer"
+    finally:
+        await ana.leave()
+        await ben.leave()
+        await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+
+
 async def test_a_room_metadata_update_changes_instructions_and_voice_at_the_next_turn(stack: Stack) -> None:
     room = room_name("change")
     await stack.lk.room.create_room(

@@ -57,9 +57,7 @@ async def test_started_then_ended_reach_the_receiver_and_the_spool_with_the_same
         events.started()
         transcript.add(channel="chat", role="user", speaker="caller", text="my secret plan")
         transcript.add(channel="chat", role="assistant", speaker="agent", text="noted")
-        events.note_end("caller_left")
-        events.note_end("user_initiated")
-        await events.ended()
+        await events.ended(end_reason="caller_left")
 
     started, ended = receiver.delivered()
     assert [started["type"], ended["type"]] == ["call.started", "call.ended"]
@@ -79,7 +77,7 @@ async def test_started_then_ended_reach_the_receiver_and_the_spool_with_the_same
 async def test_ended_without_started_sends_nothing(tmp_path: Path) -> None:
     async with running_receiver(SECRET) as receiver:
         events = an_emitter(url=receiver.url, spool=tmp_path, transcript=Transcript())
-        await events.ended()
+        await events.ended(end_reason="caller_left")
 
     assert receiver.requests == []
     assert listing(tmp_path) == []
@@ -129,8 +127,7 @@ async def test_a_call_whose_receiver_is_down_keeps_both_events_and_a_later_pass_
         )
         events.started()
         transcript.add(channel="chat", role="user", speaker="caller", text="hello")
-        events.note_end("caller_left")
-        await events.ended()
+        await events.ended(end_reason="caller_left")
         # three failed attempts for call.started; call.ended went straight behind it, unsent
         assert [r.status for r in receiver.requests] == [503, 503, 503]
         assert len(Outbox(outbox_dir).pending_jobs()["AJ_down"]) == 2

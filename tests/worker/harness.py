@@ -35,7 +35,7 @@ async def in_process_call(
     stt: ScriptedSTT | None = None,
     playout_speed: float = 4.0,
 ) -> AsyncIterator[Call]:
-    """The session exactly as `agent.worker.make_session` configures it, with fakes for the providers."""
+    """The session exactly as `agent.call.make_session` configures it, with fakes for the providers."""
     llm = llm or ScriptedLLM()
     tts = ToneTTS(voice=config.tts.voice, speed=config.tts.speed)
     stt = stt or ScriptedSTT([])

@@ -105,12 +105,13 @@ async def test_the_maximum_duration_ends_the_call_with_a_spoken_goodbye() -> Non
         call.session.on("close", lambda _: closed.set())
         from agent.conversation import CallLimits
 
-        limits = CallLimits(session=call.session, limits=config.limits)
+        ended_by: list[str] = []
+        limits = CallLimits(session=call.session, limits=config.limits, on_end=ended_by.append)
         limits.start()
         await asyncio.wait_for(closed.wait(), timeout=15)
         assert TIME_UP_GOODBYE_INSTRUCTIONS in instructions_of(call.llm.requests[-1].chat_ctx)
         assert call.tts.texts, "the goodbye was synthesized"
-        assert limits.ended_by == "max_duration"
+        assert ended_by == ["max_duration"]
         await limits.aclose()
 
 
@@ -121,14 +122,15 @@ async def test_user_silence_reprompts_then_says_goodbye_and_ends(silero: vad.VAD
         call.session.on("close", lambda _: closed.set())
         from agent.conversation import CallLimits
 
-        limits = CallLimits(session=call.session, limits=config.limits)
+        ended_by: list[str] = []
+        limits = CallLimits(session=call.session, limits=config.limits, on_end=ended_by.append)
         limits.start()
         await asyncio.wait_for(closed.wait(), timeout=20)
         asked = [instructions_of(r.chat_ctx) for r in call.llm.requests]
         assert REPROMPT_INSTRUCTIONS in asked[0]
         assert SILENCE_GOODBYE_INSTRUCTIONS in asked[-1]
         assert len(asked) == 2
-        assert limits.ended_by == "user_silence"
+        assert ended_by == ["user_silence"]
         await limits.aclose()
 
 

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 
 from agent.config.call_config import CallConfig, TtsConfig, Welcome
-from agent.worker import WelcomePrefetch
+from agent.welcome import WelcomePrefetch
 from tests.worker.fakes import ToneTTS
 
 EARLY = CallConfig(welcome=Welcome(text="Hello and welcome."), tts=TtsConfig(voice="nova", speed=1.0))
