@@ -6,7 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test check lint types unit e2e lock bench
 
-setup: $(STAMP)
+K8S_VALIDATE := deploy/k8s/validate/node_modules/.installed
+
+setup: $(STAMP) $(K8S_VALIDATE)
+
+# The CRD validators the manifest tests use (npm, pinned by the lock).
+$(K8S_VALIDATE): deploy/k8s/validate/package-lock.json
+	npm ci --prefix deploy/k8s/validate --no-audit --no-fund --loglevel=error
+	touch $(K8S_VALIDATE)
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
