@@ -10,7 +10,8 @@ values: metadata is caller data, and a transport error can carry credentials in 
     │   ├── DialectError         no dialect matches, or the markers of several conflict
     │   └── ProfileError         an agent profile file is missing or invalid
     ├── TemplateError            a prompt template is malformed or references a missing prompt file
-    └── PipelineError            a provider could not be built from the config (retryable=False)
+    ├── PipelineError            a provider could not be built from the config (retryable=False)
+    └── CorruptRecord            a call events' outbox file is not a record (torn, edited, foreign)
 """
 
 from __future__ import annotations
@@ -89,3 +90,15 @@ class PipelineError(WebcallError):
         self.code = code
         self.role = role
         self.provider = provider
+
+
+class CorruptRecord(WebcallError):
+    """A call events' outbox file cannot be read as a record (torn, edited, foreign).
+
+    Attributes:
+        name: the file's name (server-made: times, event and job ids), never its content.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name

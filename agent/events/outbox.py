@@ -47,6 +47,7 @@ from typing import Final, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agent.errors import CorruptRecord
 from agent.events.files import TEMP_PREFIX, fsync_dir, write_atomically
 from agent.events.payload import Event, EventType
 from agent.events.webhook import Delivery
@@ -101,10 +102,6 @@ async def run_blocking(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs)
     except asyncio.CancelledError:
         await asyncio.wait([step])
         raise
-
-
-class CorruptRecord(Exception):
-    """An outbox file that cannot be read as a record (torn, edited, foreign)."""
 
 
 class _StoredEvent(BaseModel):

@@ -25,7 +25,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Final
 
-from agent.events.outbox import CorruptRecord, Lock, Outbox, Record, run_blocking, verdict
+from agent.errors import CorruptRecord
+from agent.events.outbox import Lock, Outbox, Record, run_blocking, verdict
 from agent.events.webhook import Policy, WebhookSink
 from agent.log import get_logger
 from agent.settings import Settings

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from agent.errors import CorruptRecord, WebcallError
 from agent.events.emitter import sinks_from
 from agent.events.outbox import Outbox, Record
 from agent.events.webhook import Policy, WebhookSink
@@ -486,3 +487,14 @@ async def test_a_job_process_killed_mid_send_leaves_its_event_for_the_redelivere
     assert body["idempotency_key"] == "AJ_kill:call.ended"
     assert claimed.endswith("-AJ_kill.json")
     assert files(tmp_path / ".inflight") == []
+
+
+def test_a_torn_outbox_file_reads_as_a_corrupt_record_in_the_error_tree_named_by_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "0000000000001-0-evt_x-AJ_1.json"
+    path.write_bytes(b'{"format": "webcall.outbox/1", "job_')
+
+    with pytest.raises(WebcallError) as caught:
+        Outbox.read_record(path)
+
+    assert isinstance(caught.value, CorruptRecord)
+    assert caught.value.name == path.name
