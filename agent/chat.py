@@ -48,10 +48,10 @@ from typing import Any, Literal
 
 from livekit import rtc
 from livekit.agents import AgentSession, ErrorEvent, llm, stt, tts
-from livekit.agents.tts._provider_format import TranscriptMarkupStripper
 from livekit.agents.voice.room_io import TextInputEvent, TextInputOptions
 
 from agent.config.call_config import CallConfig
+from agent.framework import strip_markup
 from agent.transcript import AGENT_SPEAKER, Transcript
 
 logger = logging.getLogger("webcall.chat")
@@ -147,12 +147,6 @@ class _TokenBucket:
 def clean_text(text: str) -> str:
     """Remove control characters (keeping newline and tab); everything else in unicode is kept as typed."""
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
-
-
-def strip_markup(text: str) -> str:
-    """The visible text of a reply: TTS markup removed exactly as the framework's transcript sinks remove it."""
-    stripper = TranscriptMarkupStripper()
-    return (stripper.push(text) + stripper.flush()).strip()
 
 
 class ChatChannel:

@@ -34,6 +34,7 @@ from livekit.agents.voice.generation import update_instructions
 from livekit.agents.voice.turn import TurnHandlingOptions
 from livekit.plugins import deepgram, openai
 
+from agent import framework
 from agent.config.call_config import Ambience, CallConfig, Limits, Welcome
 from agent.log import get_logger
 from agent.pipeline import SttEngine, TtsEngine, tts_options
@@ -297,11 +298,13 @@ def _update_stt(engine: SttEngine | None, language: str) -> None:
 
 def _primary_tts(engine: TtsEngine | None) -> TtsEngine | None:
     if isinstance(engine, tts.FallbackAdapter):
-        return engine._tts_instances[0] if engine._tts_instances else None
+        members: tuple[TtsEngine, ...] = framework.fallback_members(engine)
+        return members[0] if members else None
     return engine
 
 
 def _primary_stt(engine: SttEngine | None) -> SttEngine | None:
     if isinstance(engine, stt.FallbackAdapter):
-        return engine._stt_instances[0] if engine._stt_instances else None
+        members: tuple[SttEngine, ...] = framework.fallback_members(engine)
+        return members[0] if members else None
     return engine

@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 import ssl
 from importlib.metadata import version
+from typing import Any
 
+from livekit.agents import stt, tts
 from livekit.agents.cli import cli as framework_cli
 from livekit.agents.cli import proto
 from livekit.agents.utils import http_context
@@ -28,3 +30,38 @@ def test_the_worker_runner_takes_a_server_and_the_cli_arguments_the_framework_bu
     assert parameters == ["server", "args"]
     fields = set(inspect.signature(proto.CliArgs).parameters)
     assert {"log_level", "log_format", "dev"} <= fields
+
+
+def test_a_fallback_chain_lists_its_providers_in_the_order_it_tries_them() -> None:
+    first, second = _Tone(), _Tone()
+    adapter = tts.FallbackAdapter([first, second])
+    assert framework.fallback_members(adapter) == (first, second)
+    # The adapter's own private list, read by the framework's fallback loop: the name fallback_members reads.
+    assert adapter._tts_instances == [first, second]
+
+
+def test_a_fallback_stt_chain_lists_its_providers_in_order() -> None:
+    first, second = _Hearing(), _Hearing()
+    adapter = stt.FallbackAdapter([first, second])
+    assert framework.fallback_members(adapter) == (first, second)
+
+
+def test_markup_is_stripped_as_the_transcript_sinks_strip_it() -> None:
+    assert framework.strip_markup('Hello <break time="1s"/> there. ') == "Hello there."
+    assert framework.strip_markup("plain text") == "plain text"
+
+
+class _Tone(tts.TTS[Any]):
+    def __init__(self) -> None:
+        super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=16000, num_channels=1)
+
+    def synthesize(self, text: str, *, conn_options: Any = None) -> tts.ChunkedStream:
+        raise NotImplementedError
+
+
+class _Hearing(stt.STT[Any]):
+    def __init__(self) -> None:
+        super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=False))
+
+    async def _recognize_impl(self, buffer: Any, *, language: Any = None, conn_options: Any = None) -> stt.SpeechEvent:
+        raise NotImplementedError
