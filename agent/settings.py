@@ -105,8 +105,23 @@ class Settings(BaseSettings):
     events_dir: Path | None = Field(default=None, validation_alias="WEBCALL_EVENTS_DIR")
     events_url: str | None = Field(default=None, validation_alias="WEBCALL_EVENTS_URL")
     events_secret: SecretStr | None = Field(default=None, validation_alias="WEBCALL_EVENTS_SECRET")
-    # Transcript text, prompt variables and the caller's name in events (never in logs).
-    events_include_transcript: bool = Field(default=True, validation_alias="WEBCALL_EVENTS_INCLUDE_TRANSCRIPT")
+    # Caller data in events: transcript text, variables, the caller's name, metadata values (never in logs).
+    events_include_transcript: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("WEBCALL_EVENTS_INCLUDE_CONTENT", "WEBCALL_EVENTS_INCLUDE_TRANSCRIPT"),
+    )
+    # An event's JSON is cut to this size (`agent.events.bounds`): receivers refuse large bodies with a 413.
+    events_max_bytes: int = Field(default=512 * 1024, ge=16 * 1024, validation_alias="WEBCALL_EVENTS_MAX_BYTES")
+    # Also send the pre-Standard-Webhooks `Webcall-Signature` header (kept for one release).
+    events_legacy_signature: bool = Field(default=False, validation_alias="WEBCALL_EVENTS_LEGACY_SIGNATURE")
+    # Plain `http://` webhook URLs are refused unless this is set (development stacks only).
+    events_allow_http: bool = Field(default=False, validation_alias="WEBCALL_EVENTS_ALLOW_HTTP")
+    # A 401/403 is retried this long after the event was made (clock skew, a secret rotation), then dead.
+    events_auth_retry_s: float = Field(default=3600.0, ge=0, validation_alias="WEBCALL_EVENTS_AUTH_RETRY_S")
+    # Files in the outbox's dead/ and corrupt/ are deleted this long after they were set aside.
+    events_outbox_retention_s: float = Field(
+        default=7 * 86_400.0, gt=0, validation_alias="WEBCALL_EVENTS_OUTBOX_RETENTION_S"
+    )
     # The webhook's outbox (`agent.events.outbox`): events the webhook could not take, kept on disk and re-sent.
     # Unset: `<WEBCALL_EVENTS_DIR>/outbox` with a spool, else `events-outbox` under the working directory.
     events_outbox_dir: Path | None = Field(default=None, validation_alias="WEBCALL_EVENTS_OUTBOX_DIR")
