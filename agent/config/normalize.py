@@ -30,7 +30,6 @@ from agent.config.fields import VoiceByGender
 from agent.config.voices import VoiceTable, voice_for
 from agent.settings import Settings
 
-Entry = tuple[object, Source]
 TRUSTED_AS_CONFIG: Final[frozenset[Source]] = frozenset({"default", "profile"})
 # Deepgram nova-3 "multi" (code-switching) hears any mix of these languages.
 DEEPGRAM_MULTI_LANGUAGES: Final = frozenset({"en", "es", "fr", "de", "hi", "ru", "pt", "ja", "it", "nl"})
@@ -71,25 +70,33 @@ OPENAI_TTS_MODELS: Final = ProviderSpec(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One field's value and the source that set it."""
+
+    value: object
+    source: Source
+
+
 @dataclass
 class Draft:
-    """Merged fields and the base they fall back to, both as dotted field -> (value, source)."""
+    """Merged fields and the base they fall back to, both as dotted field -> `Entry`."""
 
     fields: dict[str, Entry]
     base: dict[str, Entry]
     warnings: list[ConfigWarning] = field(default_factory=list)
 
     def value(self, path: str) -> object:
-        return self.fields[path][0]
+        return self.fields[path].value
 
     def text(self, path: str) -> str:
-        return str(self.fields[path][0])
+        return str(self.fields[path].value)
 
     def source(self, path: str) -> Source:
-        return self.fields[path][1]
+        return self.fields[path].source
 
     def set(self, path: str, value: object, source: Source | None = None) -> None:
-        self.fields[path] = (value, self.source(path) if source is None else source)
+        self.fields[path] = Entry(value, self.source(path) if source is None else source)
 
     def fall_back(self, path: str) -> None:
         self.fields[path] = self.base[path]
@@ -127,15 +134,15 @@ def language_code(value: object) -> str | None:
 def _languages(draft: Draft) -> None:
     for view in (draft.base, draft.fields):
         for path in ("language.primary", "language.secondary"):
-            value, _ = view[path]
+            value, source = view[path].value, view[path].source
             code = language_code(value)
             if value is None and path == "language.secondary":
                 continue
             if code is not None:
-                view[path] = (code, view[path][1])
+                view[path] = Entry(code, source)
             elif view is draft.base:
-                draft.warnings.append(warn("invalid_value", path, source=view[path][1]))
-                view[path] = ("en", "default") if path == "language.primary" else (None, "default")
+                draft.warnings.append(warn("invalid_value", path, source=source))
+                view[path] = Entry("en" if path == "language.primary" else None, "default")
             else:
                 draft.refuse(path)
     secondary = draft.value("language.secondary")
@@ -146,11 +153,13 @@ def _languages(draft: Draft) -> None:
 def _voice_by_gender(draft: Draft, voices: VoiceTable) -> None:
     provider, language = draft.text("tts.provider"), draft.text("language.primary")
     for view in (draft.base, draft.fields):
-        value, source = view["tts.voice"]
+        value, source = view["tts.voice"].value, view["tts.voice"].source
         if isinstance(value, VoiceByGender):
             voice = voice_for(voices, provider=provider, language=language, gender=value.gender)
-            fallback = draft.base["tts.voice"] if view is draft.fields else (TTS_VOICES[provider].default, "default")
-            view["tts.voice"] = (voice, source) if voice else fallback
+            fallback = (
+                draft.base["tts.voice"] if view is draft.fields else Entry(TTS_VOICES[provider].default, "default")
+            )
+            view["tts.voice"] = Entry(voice, source) if voice else fallback
 
 
 def _allowlist(draft: Draft, path: str, allowed: Iterable[str]) -> None:
@@ -231,6 +240,6 @@ def _stt_language(draft: Draft) -> None:
     )
     paths = ["language.primary"] + (["language.secondary"] if secondary else [])
     source = max((draft.source(path) for path in paths), key=SOURCES_BY_PRECEDENCE.index)
-    draft.fields["stt.language"] = (code, source)
+    draft.fields["stt.language"] = Entry(code, source)
     if unsupported is not None:
         draft.warnings.append(warn("unsupported_language", unsupported, source=draft.source(unsupported)))

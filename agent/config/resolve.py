@@ -116,7 +116,7 @@ def _resolve(sources: CallSources, *, settings: Settings) -> CallConfig:
     )
     normalize(draft, settings=settings, voices=load_voice_table(settings.config_dir.resolve() / "voices.yaml"))
     _texts(draft, prompts_dir=settings.prompts_dir)
-    kb_ids = draft.fields.get("knowledge_base_ids", ((), "default"))[0]
+    kb_ids = draft.fields.get("knowledge_base_ids", Entry((), "default")).value
     if isinstance(kb_ids, (list, tuple)):
         root = knowledge_root(settings.config_dir)
         draft.warnings += unknown_collection_warnings((str(kb) for kb in kb_ids), root=root)
@@ -178,20 +178,20 @@ def _defaults(settings: Settings) -> Leaves:
 def _merge(layers: Sequence[tuple[Source, Leaves]]) -> dict[str, Entry]:
     merged: dict[str, Entry] = {}
     for source, leaves in layers:
-        merged.update({path: (value, source) for path, value in leaves.items()})
+        merged.update({path: Entry(value, source) for path, value in leaves.items()})
     return merged
 
 
 def _texts(draft: Draft, *, prompts_dir: Path) -> None:
     """Instructions from prompt files, then instructions and welcome rendered over the call's variables."""
     for view in (draft.base, draft.fields):
-        value, source = view["instructions"]
+        value, source = view["instructions"].value, view["instructions"].source
         if isinstance(value, PromptFile):
             try:
-                view["instructions"] = (read_prompt(value.name, prompts_dir=prompts_dir), source)
+                view["instructions"] = Entry(read_prompt(value.name, prompts_dir=prompts_dir), source)
             except TemplateError:
                 draft.warnings.append(warn("invalid_value", "instructions_file", source=source))
-                view["instructions"] = draft.base["instructions"] if view is draft.fields else ("", "default")
+                view["instructions"] = draft.base["instructions"] if view is draft.fields else Entry("", "default")
     pre_call = draft.value("call.pre_call_variables")
     variables = {**(pre_call if isinstance(pre_call, dict) else {}), **_variables(draft.fields)}
     for path in ("instructions", "welcome.text"):
@@ -208,7 +208,7 @@ def _texts(draft: Draft, *, prompts_dir: Path) -> None:
 
 def _variables(fields: Mapping[str, Entry]) -> dict[str, str]:
     found = {
-        path[len("variables.") :]: str(value) for path, (value, _) in fields.items() if path.startswith("variables.")
+        path[len("variables.") :]: str(entry.value) for path, entry in fields.items() if path.startswith("variables.")
     }
     return dict(sorted(found.items()))
 
@@ -216,15 +216,15 @@ def _variables(fields: Mapping[str, Entry]) -> dict[str, str]:
 def _build(draft: Draft, *, dialect: Dialect, profile: str, warnings: list[ConfigWarning]) -> CallConfig:
     document: dict[str, object] = {"dialect": dialect, "profile": profile, "variables": _variables(draft.fields)}
     provenance: dict[str, Source] = {}
-    for path, (value, _) in draft.fields.items():
+    for path, entry in draft.fields.items():
         if path.startswith("variables."):
             continue
-        set_path(document, path, value)
+        set_path(document, path, entry.value)
     for path in LEAF_FIELDS:
         if path == "variables":
-            provenance.update({p: draft.fields[p][1] for p in sorted(draft.fields) if p.startswith("variables.")})
+            provenance.update({p: draft.fields[p].source for p in sorted(draft.fields) if p.startswith("variables.")})
         else:
-            provenance[path] = draft.fields[path][1]
+            provenance[path] = draft.fields[path].source
     document["provenance"] = provenance
     document["warnings"] = list(dict.fromkeys(warnings))
     return CallConfig.model_validate(document)
