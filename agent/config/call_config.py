@@ -42,6 +42,7 @@ WarningCode = Literal[
     "conflicting_dialect",
     "unknown_knowledge_base",
     "unsupported_language",
+    "unsupported_voice",
     "truncated",
     "provider_unavailable",
 ]

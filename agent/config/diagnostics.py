@@ -26,6 +26,7 @@ _MESSAGES: Final[dict[WarningCode, str]] = {
     "conflicting_dialect": "document carries the markers of several dialects; ignored",
     "unknown_knowledge_base": "knowledge base id is not known; ignored",
     "unsupported_language": "the speech-to-text provider cannot hear this language here; the primary is used",
+    "unsupported_voice": "the voice cannot speak the call's language; a voice (or TTS provider) that can is used",
     "truncated": "value longer than allowed; truncated",
     "provider_unavailable": "provider has no credentials or is not installed here; an available provider is used",
 }
