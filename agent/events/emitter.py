@@ -12,9 +12,10 @@ it could not deliver in the outbox (``Settings.outbox_dir()``, `agent.events.out
 process. A URL without a secret is refused (logged at each call): an unsigned event could be forged by anyone who can
 reach the receiver.
 
-Content: ``WEBCALL_EVENTS_INCLUDE_TRANSCRIPT`` (default true) puts transcript text, variables and the caller's name
-into events. The default is on because the receiver is the platform that minted the call: it sent those variables
-and owns the caller relationship. Logs never carry them either way.
+Content: ``WEBCALL_EVENTS_INCLUDE_CONTENT`` (default true; ``WEBCALL_EVENTS_INCLUDE_TRANSCRIPT`` is the same setting)
+puts transcript text, variables, the caller's name and the metadata's values into events (`agent.events.payload`).
+The default is on because the receiver is the platform that minted the call: it sent those variables and owns the
+caller relationship. Logs never carry them either way.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from livekit.agents.metrics.usage import ModelUsage
 
 from agent.config.call_config import CallConfig
 from agent.events.outbox import Outbox
-from agent.events.payload import CallFacts, Event, Incident, ended_event, merge_usage, started_event
+from agent.events.payload import (
+    DEFAULT_MAX_BYTES,
+    CallFacts,
+    Event,
+    Incident,
+    ended_event,
+    merge_usage,
+    started_event,
+)
 from agent.events.prices import PriceTable, load_prices
 from agent.events.spool import SpoolSink
 from agent.events.webhook import WebhookSink
@@ -85,6 +94,7 @@ class CallEvents:
         sinks: Sequence[Sink],
         prices: PriceTable | None,
         include_content: bool,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._config = config
         self._facts = facts
@@ -94,6 +104,7 @@ class CallEvents:
         self._sinks = list(sinks)
         self._prices = prices
         self._include_content = include_content
+        self._max_bytes = max_bytes
         self._started: asyncio.Task[None] | None = None
 
     @classmethod
@@ -123,6 +134,7 @@ class CallEvents:
             sinks=sinks,
             prices=_prices(settings),
             include_content=settings.events_include_transcript,
+            max_bytes=settings.events_max_bytes,
         )
 
     @classmethod
@@ -144,13 +156,20 @@ class CallEvents:
             sinks=sinks,
             prices=_prices(settings),
             include_content=settings.events_include_transcript,
+            max_bytes=settings.events_max_bytes,
         )
         events.started()
         await events.ended(end_reason="unavailable")
 
     def started(self) -> None:
         """Send ``call.started`` in the background."""
-        event = started_event(self._config, facts=self._facts, include_content=self._include_content, now=time.time())
+        event = started_event(
+            self._config,
+            facts=self._facts,
+            include_content=self._include_content,
+            now=time.time(),
+            max_bytes=self._max_bytes,
+        )
         self._started = asyncio.create_task(self._deliver(event), name="webcall.events.started")
 
     async def ended(self, *, end_reason: str) -> None:
@@ -169,6 +188,7 @@ class CallEvents:
                 prices=self._prices,
                 include_content=self._include_content,
                 incidents=self._incidents(),
+                max_bytes=self._max_bytes,
             )
         except Exception:
             logger.exception("call ended event not built")

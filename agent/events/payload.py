@@ -9,7 +9,7 @@ Both events share an envelope and the call's identity::
       "created_at": "2026-01-01T12:00:00.000Z", "version": 1,
       "job_id", "room", "dialect", "agent_id", "profile",
       "call": {"call_id", "user_ref", "source", "type", "room_id",
-               "metadata": {...},                # the platform's free-form metadata, verbatim (Convoi `metadata`)
+               "metadata": {...},                # content: the platform's free-form metadata, verbatim
                "participant_name", "pre_call_variables"},          # content (see below)
       "variables": {...},                                           # content
       "warnings": [{"code", "field"}],         # config warnings: codes and fields only, no messages or values
@@ -20,11 +20,17 @@ Both events share an envelope and the call's identity::
 ``call.ended`` adds ``ended_at``, ``duration_s``, ``end_reason``, ``usage`` (``llm`` tokens, ``tts`` characters and
 audio seconds, ``stt`` audio seconds: one entry per provider/model, plus ``totals``), ``cost`` (an estimate, see
 `agent.events.prices`; absent without a price table) and ``transcript``: both channels in order, each item
-``{"seq", "at", "channel": "chat"|"voice", "role": "user"|"assistant", "speaker", "interrupted", "text"}``.
+``{"seq", "at", "channel": "chat"|"voice", "role": "user"|"assistant", "speaker", "interrupted", "text"}``; a text
+longer than `MAX_ITEM_CHARS` is cut there and the item says ``"text_truncated": true, "chars": <full length>``.
 
-Content: transcript text, prompt variables, pre-call variables and the caller's name are caller data. With
-``include_content=False`` they are left out (transcript items keep everything but ``text``, plus ``chars``) and
-``content_included`` is false. Nothing from process settings is ever read here, so no secret can reach an event.
+Content: transcript text, prompt variables, pre-call variables, the caller's name and the metadata's values are caller
+data (for Vyom and Vaani the metadata holds the caller's name and number). With ``include_content=False`` they are
+left out: ``call.metadata`` becomes ``call.metadata_keys`` (its sorted top-level keys), transcript items keep
+everything but ``text``, plus ``chars``, and ``content_included`` is false. What stays are the platform's own
+identifiers (``call_id``, ``user_ref``, ``room_id``, ``source``, ``type``), codes, counts and times.
+
+Size: each event is cut to `max_bytes` by `agent.events.bounds.bounded` (a ``truncated`` key says what was cut).
+Nothing from process settings is ever read here, so no secret can reach an event.
 """
 
 from __future__ import annotations
@@ -39,11 +45,14 @@ from typing import Final, Literal, Protocol
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
 
 from agent.config.call_config import CallConfig
+from agent.events.bounds import bounded
 from agent.events.prices import PriceTable, estimate_cost
 from agent.transcript import TranscriptItem
 
 EventType = Literal["call.started", "call.ended"]
 VERSION: Final = 1
+MAX_ITEM_CHARS: Final = 4000
+DEFAULT_MAX_BYTES: Final = 512 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,9 +103,12 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def started_event(config: CallConfig, *, facts: CallFacts, include_content: bool, now: float) -> Event:
+def started_event(
+    config: CallConfig, *, facts: CallFacts, include_content: bool, now: float, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Event:
     """``call.started``."""
-    return _event("call.started", _common(config, facts=facts, include_content=include_content), now=now)
+    fields = _common(config, facts=facts, include_content=include_content)
+    return _event("call.started", fields, now=now, max_bytes=max_bytes)
 
 
 def ended_event(
@@ -110,6 +122,7 @@ def ended_event(
     prices: PriceTable | None,
     include_content: bool,
     incidents: Sequence[Incident] = (),
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Event:
     """``call.ended``: the common fields plus duration, end reason, usage, estimated cost, transcript and incidents."""
     body = _common(config, facts=facts, include_content=include_content)
@@ -121,10 +134,10 @@ def ended_event(
         body["cost"] = estimate_cost(usage, prices)
     body["transcript"] = [_item(item, include_content=include_content) for item in transcript]
     body["incidents"] = [{"code": i.code, "at": iso(i.at), **i.data} for i in incidents]
-    return _event("call.ended", body, now=ended_at)
+    return _event("call.ended", body, now=ended_at, max_bytes=max_bytes)
 
 
-def _event(event_type: EventType, fields: dict[str, object], *, now: float) -> Event:
+def _event(event_type: EventType, fields: dict[str, object], *, now: float, max_bytes: int) -> Event:
     event_id = f"evt_{uuid.uuid4().hex}"
     job_id = str(fields["job_id"])
     key = idempotency_key(job_id, event_type)
@@ -135,7 +148,8 @@ def _event(event_type: EventType, fields: dict[str, object], *, now: float) -> E
         "created_at": iso(now),
         "version": VERSION,
     }
-    return Event(id=event_id, type=event_type, idempotency_key=key, body={**envelope, **fields})
+    body = bounded({**envelope, **fields}, max_bytes=max_bytes)
+    return Event(id=event_id, type=event_type, idempotency_key=key, body=body)
 
 
 def _common(config: CallConfig, *, facts: CallFacts, include_content: bool) -> dict[str, object]:
@@ -146,7 +160,6 @@ def _common(config: CallConfig, *, facts: CallFacts, include_content: bool) -> d
         "source": info.source,
         "type": info.type,
         "room_id": info.room_id,
-        "metadata": info.metadata,
     }
     fields: dict[str, object] = {
         "job_id": facts.job_id,
@@ -160,9 +173,12 @@ def _common(config: CallConfig, *, facts: CallFacts, include_content: bool) -> d
         "content_included": include_content,
     }
     if include_content:
+        call["metadata"] = info.metadata
         call["participant_name"] = info.participant_name
         call["pre_call_variables"] = dict(info.pre_call_variables)
         fields["variables"] = dict(config.variables)
+    else:
+        call["metadata_keys"] = sorted(info.metadata)
     return fields
 
 
@@ -176,9 +192,11 @@ def _item(item: TranscriptItem, *, include_content: bool) -> dict[str, object]:
         "interrupted": item.interrupted,
     }
     if include_content:
-        out["text"] = item.text
-    else:
+        out["text"] = item.text[:MAX_ITEM_CHARS]
+    if not include_content or len(item.text) > MAX_ITEM_CHARS:
         out["chars"] = len(item.text)
+    if include_content and len(item.text) > MAX_ITEM_CHARS:
+        out["text_truncated"] = True
     return out
 
 

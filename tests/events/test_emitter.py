@@ -140,3 +140,23 @@ async def test_a_call_whose_receiver_is_down_keeps_both_events_and_a_later_pass_
     assert receiver.delivered() == spooled
     assert [body["type"] for body in spooled] == ["call.started", "call.ended"]
     assert Outbox(outbox_dir).pending_jobs() == {}
+
+
+async def test_a_flooded_calls_ended_stays_under_the_receivers_body_limit_and_is_delivered_not_dead(
+    tmp_path: Path,
+) -> None:
+    transcript = Transcript()
+    async with running_receiver(SECRET) as receiver:
+        # aiohttp's receiver answers 413 to a body over 1 MiB (its default client_max_size), as many servers do
+        events = an_emitter(url=receiver.url, spool=tmp_path / "spool", transcript=transcript)
+        events.started()
+        for n in range(3000):
+            transcript.add(channel="chat", role="user", speaker="caller", text=f"flood {n} " + "x" * 500)
+        await events.ended(end_reason="caller_left")
+
+    assert [r.status for r in receiver.requests] == [200, 200]
+    ended = receiver.requests[-1]
+    assert len(ended.body) <= 512 * 1024
+    truncated = ended.json["truncated"]
+    assert isinstance(truncated, dict)
+    assert truncated["transcript_items"] > 0

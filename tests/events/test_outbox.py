@@ -465,7 +465,8 @@ async def test_a_job_process_killed_mid_send_leaves_its_event_for_the_redelivere
         )
         try:
             async with asyncio.timeout(30):
-                while not files(tmp_path / ".inflight"):  # noqa: ASYNC110 - a write on disk signals nothing
+                # Until the claim is renamed into place: its temporary file (``.tmp-*``) shows first.
+                while not [n for n in files(tmp_path / ".inflight") if not n.startswith(".")]:  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
         finally:
             sender.kill()

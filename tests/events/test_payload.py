@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
 
 from agent.chat import ChatEvent
 from agent.config.call_config import CallConfig
+from agent.config.cli import example_sources
 from agent.config.resolve import CallSources, resolve_call
-from agent.events.payload import CallFacts, ended_event, merge_usage, started_event
+from agent.events.bounds import KEPT_INCIDENTS, size_of
+from agent.events.payload import MAX_ITEM_CHARS, CallFacts, ended_event, merge_usage, started_event
 from agent.events.prices import load_prices
 from agent.settings import Settings
 from agent.transcript import Transcript
@@ -216,3 +219,174 @@ def test_call_ended_lists_what_the_chat_channel_did_with_codes_and_counts_but_no
         {"code": "chat_throttled", "at": "2023-11-14T22:13:26.250Z", "messages": 3},
     ]
     assert the_end(resolved("convoi/with_overrides.json"))["incidents"] == []
+
+
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*/*.json"))
+
+
+def caller_values(config: CallConfig, example: dict[str, object]) -> set[str]:
+    """Every string the caller's side put into the config: metadata leaves, variables, the caller's name,
+    pre-call variables and participant attributes."""
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    info = config.call
+    walk(info.metadata)
+    walk(dict(config.variables))
+    walk(dict(info.pre_call_variables))
+    walk(info.participant_name)
+    walk(example.get("attributes", {}))
+    # The platform's own identifiers stay in events by design (see agent.events.payload).
+    kept = {info.call_id, info.user_ref, info.room_id, info.source, info.type, config.agent_id, config.profile}
+    return {value for value in found - kept if len(value) >= 2}
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[f"{p.parent.name}/{p.stem}" for p in EXAMPLE_FILES])
+def test_with_content_off_no_event_of_any_dialects_example_carries_caller_data(path: Path) -> None:
+    example = json.loads(path.read_text(encoding="utf-8"))
+    env = {key: str(value) for key, value in example.get("env", {}).items()}
+    config = resolve_call(example_sources(example), settings=Settings(_env_file=None, **env))
+    markers = caller_values(config, example)
+
+    started = started_event(config, facts=FACTS, include_content=False, now=1_700_000_000.0)
+    ended = ended_event(
+        config,
+        facts=FACTS,
+        ended_at=1_700_000_042.5,
+        end_reason="caller_left",
+        transcript=a_transcript().items,
+        usage=USAGE,
+        prices=None,
+        include_content=False,
+    )
+
+    for event in (started, ended):
+        text = event.to_json().decode("utf-8")
+        leaked = sorted(value for value in markers if json.dumps(value, ensure_ascii=False) in text)
+        assert leaked == [], f"{event.type} carries caller values"
+        call = event.body["call"]
+        assert isinstance(call, dict)
+        assert {"metadata", "participant_name", "pre_call_variables"}.isdisjoint(call)
+        assert call["metadata_keys"] == sorted(config.call.metadata)
+        assert "variables" not in event.body
+
+
+def test_the_vaani_example_with_content_off_lists_its_metadata_keys_but_not_the_customers_name() -> None:
+    config = resolved("vaani/every_field.json")
+
+    body = started_event(config, facts=FACTS, include_content=False, now=1_700_000_000.0).body
+
+    call = body["call"]
+    assert isinstance(call, dict)
+    assert call["metadata_keys"] == ["customer_name", "order"]
+    assert "Priya" not in json.dumps(body)
+
+
+def a_flooded_transcript(*, items: int, chars: int) -> Transcript:
+    transcript = Transcript()
+    for n in range(items):
+        role = "user" if n % 2 == 0 else "assistant"
+        transcript.add(
+            channel="chat", role=role, speaker="caller", text=f"{n:05d}" + "x" * chars, at=1_700_000_001.0 + n
+        )
+    return transcript
+
+
+def an_end_of(transcript: Transcript, *, incidents: int = 0, include_content: bool = True) -> dict[str, object]:
+    return ended_event(
+        resolved("convoi/with_overrides.json"),
+        facts=FACTS,
+        ended_at=1_700_009_000.0,
+        end_reason="caller_left",
+        transcript=transcript.items,
+        usage=USAGE,
+        prices=None,
+        include_content=include_content,
+        incidents=[ChatEvent(code="chat_throttled", data={"messages": 200}, at=1_700_000_005.0)] * incidents,
+        max_bytes=64 * 1024,
+    ).body
+
+
+def test_a_flooded_call_ended_fits_its_byte_bound_keeping_the_first_and_last_items_and_counting_the_rest() -> None:
+    body = an_end_of(a_flooded_transcript(items=2000, chars=300))
+
+    assert size_of(body) <= 64 * 1024
+    items = transcript_of(body)
+    texts = [str(item["text"])[:5] for item in items]
+    assert texts[0] == "00000"
+    assert texts[-1] == "01999"
+    truncated = body["truncated"]
+    assert isinstance(truncated, dict)
+    assert truncated["transcript_items"] == 2000 - len(items)
+    assert len(items) > 50
+    seqs = [item["seq"] for item in items]
+    assert seqs == sorted(seqs)
+
+
+def test_without_content_a_long_call_is_bounded_too() -> None:
+    body = an_end_of(a_flooded_transcript(items=3000, chars=10), include_content=False)
+
+    assert size_of(body) <= 64 * 1024
+    truncated = body["truncated"]
+    assert isinstance(truncated, dict)
+    assert truncated["transcript_items"] > 0
+
+
+def test_incidents_past_the_first_few_are_counted_not_listed_when_the_event_is_too_big() -> None:
+    body = an_end_of(a_flooded_transcript(items=400, chars=300), incidents=5000)
+
+    assert size_of(body) <= 64 * 1024
+    incidents = body["incidents"]
+    assert isinstance(incidents, list)
+    assert len(incidents) == KEPT_INCIDENTS
+    truncated = body["truncated"]
+    assert isinstance(truncated, dict)
+    assert truncated["incidents"] == 5000 - KEPT_INCIDENTS
+
+
+def test_an_event_that_fits_is_not_cut_and_has_no_truncated_marker() -> None:
+    body = an_end_of(a_flooded_transcript(items=10, chars=100), incidents=30)
+
+    assert "truncated" not in body
+    assert len(transcript_of(body)) == 10
+    incidents = body["incidents"]
+    assert isinstance(incidents, list)
+    assert len(incidents) == 30
+
+
+def test_one_very_long_utterance_is_cut_to_the_item_limit_and_says_so() -> None:
+    transcript = Transcript()
+    transcript.add(channel="voice", role="assistant", speaker="agent", text="y" * 9000, at=1_700_000_001.0)
+
+    (item,) = transcript_of(an_end_of(transcript))
+
+    assert item["text"] == "y" * MAX_ITEM_CHARS
+    assert (item["text_truncated"], item["chars"]) == (True, 9000)
+
+
+def test_huge_metadata_is_replaced_by_its_keys_as_the_last_resort() -> None:
+    config = resolved("convoi/with_overrides.json")
+    info = config.call.model_copy(update={"metadata": {"notes": "z" * 100_000, "plan": "gold"}})
+    body = started_event(
+        config.model_copy(update={"call": info}),
+        facts=FACTS,
+        include_content=True,
+        now=1_700_000_000.0,
+        max_bytes=32 * 1024,
+    ).body
+
+    assert size_of(body) <= 32 * 1024
+    call = body["call"]
+    assert isinstance(call, dict)
+    assert "metadata" not in call
+    assert call["metadata_keys"] == ["notes", "plan"]
+    assert body["truncated"] == {"metadata": True}
