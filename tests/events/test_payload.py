@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
@@ -253,8 +254,8 @@ def caller_values(config: CallConfig, example: dict[str, object]) -> set[str]:
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[f"{p.parent.name}/{p.stem}" for p in EXAMPLE_FILES])
 def test_with_content_off_no_event_of_any_dialects_example_carries_caller_data(path: Path) -> None:
     example = json.loads(path.read_text(encoding="utf-8"))
-    env = {key: str(value) for key, value in example.get("env", {}).items()}
-    config = resolve_call(example_sources(example), settings=Settings(_env_file=None, **env))
+    env: dict[str, object] = {key: str(value) for key, value in example.get("env", {}).items()}
+    config = resolve_call(example_sources(example), settings=Settings.model_validate(env))
     markers = caller_values(config, example)
 
     started = started_event(config, facts=FACTS, include_content=False, now=1_700_000_000.0)
@@ -294,7 +295,7 @@ def test_the_vaani_example_with_content_off_lists_its_metadata_keys_but_not_the_
 def a_flooded_transcript(*, items: int, chars: int) -> Transcript:
     transcript = Transcript()
     for n in range(items):
-        role = "user" if n % 2 == 0 else "assistant"
+        role: Literal["user", "assistant"] = "user" if n % 2 == 0 else "assistant"
         transcript.add(
             channel="chat", role=role, speaker="caller", text=f"{n:05d}" + "x" * chars, at=1_700_000_001.0 + n
         )
@@ -328,7 +329,7 @@ def test_a_flooded_call_ended_fits_its_byte_bound_keeping_the_first_and_last_ite
     assert isinstance(truncated, dict)
     assert truncated["transcript_items"] == 2000 - len(items)
     assert len(items) > 50
-    seqs = [item["seq"] for item in items]
+    seqs = [int(str(item["seq"])) for item in items]
     assert seqs == sorted(seqs)
 
 
