@@ -16,11 +16,19 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent.errors import SettingsError
+from agent.providers import (
+    DEFAULT_ALLOWED_STT,
+    DEFAULT_ALLOWED_TTS,
+    LLM_MODELS,
+    LlmProvider,
+    SttProvider,
+    TtsProvider,
+    all_voices,
+)
 
-SttProvider = Literal["deepgram", "openai", "whisper"]
-TtsProvider = Literal["openai", "deepgram", "piper"]
+__all__ = ["LlmProvider", "Settings", "SttProvider", "TtsProvider", "get_settings"]
+
 OpenAITtsFormat = Literal["pcm", "wav", "mp3", "opus", "aac", "flac"]
-LlmProvider = Literal["openai"]
 Dialect = Literal["native", "sawt", "convoi", "vaani", "vyom", "scaiwave"]
 
 # Fields a caller (browser-settable participant attributes/metadata) may set by default.
@@ -60,37 +68,17 @@ class Settings(BaseSettings):
     # `bench/providers.py`). A compatible server without `pcm` can be given another format.
     openai_tts_format: OpenAITtsFormat = Field(default="pcm", validation_alias="WEBCALL_OPENAI_TTS_FORMAT")
     llm_model: str = Field(default="gpt-4o-mini", validation_alias="WEBCALL_LLM_MODEL")
-    allowed_llm_models: NameList = Field(
-        default=("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"),
-        validation_alias="WEBCALL_ALLOWED_LLM_MODELS",
+    # What metadata may choose (`agent.providers`); the provider table is the default. The process's own
+    # WEBCALL_STT_PROVIDER / WEBCALL_TTS_PROVIDER is always allowed.
+    allowed_stt_providers: Annotated[tuple[SttProvider, ...], NoDecode] = Field(
+        default=DEFAULT_ALLOWED_STT, validation_alias="WEBCALL_ALLOWED_STT_PROVIDERS"
     )
-    allowed_tts_voices: NameList = Field(
-        default=(
-            # OpenAI
-            "alloy",
-            "ash",
-            "ballad",
-            "coral",
-            "echo",
-            "fable",
-            "nova",
-            "onyx",
-            "sage",
-            "shimmer",
-            # Deepgram aura-2 (model-as-voice)
-            "aura-2-thalia-en",
-            "aura-2-andromeda-en",
-            "aura-2-helena-en",
-            "aura-2-apollo-en",
-            "aura-2-arcas-en",
-            "aura-2-aries-en",
-            "aura-asteria-en",
-            "aura-orion-en",
-            # piper (offline)
-            "en_US-joe-medium",
-        ),
-        validation_alias="WEBCALL_ALLOWED_TTS_VOICES",
+    allowed_tts_providers: Annotated[tuple[TtsProvider, ...], NoDecode] = Field(
+        default=DEFAULT_ALLOWED_TTS, validation_alias="WEBCALL_ALLOWED_TTS_PROVIDERS"
     )
+    allowed_llm_models: NameList = Field(default=LLM_MODELS["openai"], validation_alias="WEBCALL_ALLOWED_LLM_MODELS")
+    # Every voice of the provider table by default; a voice must also be one the call's TTS provider has.
+    allowed_tts_voices: NameList = Field(default=all_voices(), validation_alias="WEBCALL_ALLOWED_TTS_VOICES")
     caller_allowed_fields: NameList = Field(
         default=DEFAULT_CALLER_ALLOWED, validation_alias="WEBCALL_CALLER_ALLOWED_FIELDS"
     )
@@ -130,7 +118,14 @@ class Settings(BaseSettings):
         default=30.0, gt=0, validation_alias="WEBCALL_EVENTS_REDELIVER_INTERVAL_S"
     )
 
-    @field_validator("allowed_llm_models", "allowed_tts_voices", "caller_allowed_fields", mode="before")
+    @field_validator(
+        "allowed_stt_providers",
+        "allowed_tts_providers",
+        "allowed_llm_models",
+        "allowed_tts_voices",
+        "caller_allowed_fields",
+        mode="before",
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if not isinstance(value, str):

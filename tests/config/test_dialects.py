@@ -106,8 +106,12 @@ def test_vaani_voice_gender_picks_the_voice_for_the_tts_provider_and_language(
     hindi = resolve(job={"agent_id": VAANI_AGENT, "voice_gender": "female", "primary_language": "hi"})
     assert hindi.tts.voice == "shimmer"
     deepgram = make_settings(WEBCALL_TTS_PROVIDER="deepgram")
-    male = resolve(job={"agent_id": VAANI_AGENT, "voice_gender": "male"}, with_settings=deepgram)
+    english = {"agent_id": VAANI_AGENT, "voice_gender": "male", "primary_language": "en"}
+    male = resolve(job=english, with_settings=deepgram)
     assert (male.tts.voice, male.tts.model) == ("aura-2-apollo-en", "aura-2-apollo-en")
+    # The Vaani profile is Hindi: no Deepgram voice speaks it, so the call's TTS moves to one that does.
+    hindi_male = resolve(job={"agent_id": VAANI_AGENT, "voice_gender": "male"}, with_settings=deepgram)
+    assert (hindi_male.tts.provider, hindi_male.tts.voice) == ("openai", "ash")
 
 
 def test_vaani_websocket_url_is_recorded_not_obeyed(resolve: Resolve) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.normalize import language_code, stt_language
+from agent.config.languages import language_code, stt_language
 from tests.config.conftest import MakeSettings, Resolve, codes
 
 
@@ -46,16 +46,23 @@ def test_a_model_off_the_allowlist_falls_back_with_not_allowed(resolve: Resolve)
     assert codes(config) == [("not_allowed", "llm.model")]
 
 
-def test_a_voice_off_the_allowlist_falls_back_to_the_profiles(resolve: Resolve) -> None:
+def test_a_voice_off_the_allowlist_falls_back_to_the_profiles(resolve: Resolve, make_settings: MakeSettings) -> None:
     config = resolve(
         job={
             "type": "web",
             "agent_id": "agt_b88d642dd68747f28305c428b209xxxx",
             "agent_overrides": {"tts": {"voice_id": "verse"}},
-        }
+        },
+        with_settings=make_settings(WEBCALL_ALLOWED_TTS_VOICES="coral,alloy"),
     )
     assert config.tts.voice == "coral"
     assert codes(config) == [("not_allowed", "tts.voice")]
+
+
+def test_every_voice_of_the_provider_table_is_allowed_by_default(resolve: Resolve) -> None:
+    # `verse` is an OpenAI voice the old hand-written allowlist lacked.
+    config = resolve(job={"tts": {"voice": "verse"}})
+    assert (config.tts.voice, config.warnings) == ("verse", ())
 
 
 def test_the_allowlists_are_configurable(resolve: Resolve, make_settings: MakeSettings) -> None:
@@ -111,7 +118,11 @@ def test_an_stt_model_of_another_provider_is_invalid(resolve: Resolve) -> None:
         ("pt_br", "pt-BR"),
         ("zh-hant-tw", "zh-Hant-TW"),
         ("yue", "yue"),
+        ("iw", "he"),
         ("English", None),
+        ("qq", None),
+        ("xyz-abcdefgh", None),
+        ("und", None),
         ("e", None),
         ("en-", None),
         (3, None),
