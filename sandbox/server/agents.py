@@ -26,7 +26,7 @@ from livekit.protocol import models
 from livekit.protocol import room as room_pb
 
 from .auth import AuthError, Keys
-from .rooms import RoomManager, RoomNotFound
+from .rooms import RoomManager
 from .state import Room, new_sid
 
 logger = logging.getLogger("sandbox.agents")
@@ -342,12 +342,6 @@ class AgentDispatcher:
                 job.state.status = agent_pb.JobStatus.JS_CANCELLED
                 job.state.ended_at = _now()
         self._waiting = [(d, j) for d, j in self._waiting if d is not dispatch]
-
-    def room_of(self, name: str) -> Room:
-        try:
-            return self.rooms.get(name)
-        except RoomNotFound:
-            raise
 
     async def aclose(self) -> None:
         for worker in list(self.workers.values()):

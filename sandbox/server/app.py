@@ -70,7 +70,7 @@ class SandboxServer:
         """
         participant = self.rooms.get(room).participants[identity]
         if participant.session is not None:
-            await participant.session.ws.close()
+            await participant.session.drop()
 
     def token(self, *, room: str, identity: str, name: str = "") -> str:
         """A join token for ``room`` (what a web-call platform hands the browser)."""
@@ -199,9 +199,10 @@ def _resumable_session(server: SandboxServer, room_name: str, *, identity: str, 
         return None
     room = server.rooms.rooms.get(room_name)
     participant = room.participants.get(identity) if room is not None else None
-    if participant is None or participant.sid != sid or participant.session is None:
+    if participant is None or participant.sid != sid:
         return None
-    return participant.session if participant.session.resumable else None
+    session = participant.session
+    return session if isinstance(session, ParticipantSession) and session.resumable else None
 
 
 def build_app(server: SandboxServer) -> web.Application:

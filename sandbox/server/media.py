@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiortc.rtcrtpreceiver
 import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
@@ -30,6 +29,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 
+from . import aiortc_shim
 from .state import Track
 
 logger = logging.getLogger("sandbox.media")
@@ -77,8 +77,9 @@ class _ForwardingJitterBuffer(JitterBuffer):
 def enable_opus_passthrough() -> None:
     """Forward Opus as received instead of decoding and re-encoding it, and without holding packets back.
     Process-wide and idempotent."""
-    aiortc.rtcrtpreceiver.decoder_worker = _passthrough_decoder_worker
-    aiortc.rtcrtpreceiver.JitterBuffer = _ForwardingJitterBuffer  # type: ignore[attr-defined]
+    aiortc_shim.replace_receiver_pipeline(
+        decoder_worker=_passthrough_decoder_worker, jitter_buffer=_ForwardingJitterBuffer
+    )
 
 
 def new_peer_connection() -> RTCPeerConnection:

@@ -87,14 +87,6 @@ def is_loopback_address(host: str) -> bool:
         return False
 
 
-def candidate_address(candidate: str) -> str | None:
-    """The connection address of an SDP candidate attribute (``candidate:...`` or ``a=candidate:...``)."""
-    parts = candidate.strip().split()
-    if len(parts) < 6:
-        return None
-    return parts[4]
-
-
 def is_allowed_candidate(candidate: str) -> bool:
     """A remote candidate is kept only when its address is loopback and it is UDP."""
     parts = candidate.strip().split()

@@ -1,10 +1,10 @@
 """Signaling: the ``/rtc`` and ``/rtc/v1`` websockets, one ``ParticipantSession`` per connected participant.
 
-v1 (``/rtc/v1``, what the SDK tries first) uses one peer connection: the client always offers and the server
-answers. To send a new track the server asks for more receive sections with ``MediaSectionsRequirement``; the
-client re-offers and the server answers ``sendonly`` on a free section, naming it in ``mid_to_track_id``.
-v0 (``/rtc``, the SDK's fallback when ``/rtc/v1`` answers 404) uses two: the client's publisher connection, which the
-server answers, and a subscriber connection on which the server offers the tracks it sends.
+The session owns the participant's websocket: it sends the ``JoinResponse``, reads signal requests, answers pings,
+turns ``AddTrack`` and incoming media into publications, forwards data packets and metadata updates to the room
+manager, and keeps the participant while the SDK resumes on a new websocket. Peer connections are its
+``Negotiator``'s business: ``single_peer`` for ``/rtc/v1`` (what the SDK tries first), ``two_peers`` for ``/rtc``
+(the SDK's fallback when ``/rtc/v1`` answers 404).
 Either way an outgoing track carries the msid stream id ``"<participant sid>|<track sid>"``, which is how the SDK
 matches media to a publication it already learnt from a ``ParticipantUpdate``.
 """
@@ -17,20 +17,20 @@ import contextlib
 import gzip
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
+from aiortc import MediaStreamTrack
 from livekit.protocol import models
 from livekit.protocol import rtc as rtc_pb
 
-from . import network
-from .media import Fanout, new_peer_connection
+from .media import Fanout
+from .negotiator import Negotiator
 from .rooms import RoomManager
+from .single_peer import SinglePeerNegotiator
 from .state import Participant, Room, Track, new_sid
+from .two_peers import TwoPeersNegotiator
 
 logger = logging.getLogger("sandbox.rtc")
 
@@ -38,15 +38,6 @@ SERVER_VERSION = "1.9.0-sandbox"
 PROTOCOL_VERSION = 16
 PING_INTERVAL_S = 5
 PING_TIMEOUT_S = 15
-_SENDABLE = ("sendonly", "sendrecv")
-
-
-@dataclass
-class _Link:
-    """One peer connection and the data channels the client opened on it."""
-
-    pc: RTCPeerConnection
-    channels: dict[str, Any] = field(default_factory=dict)
 
 
 def decode_join_request(encoded: str) -> rtc_pb.JoinRequest:
@@ -77,26 +68,14 @@ class ParticipantSession:
         self.manager = manager
         self.room = room
         self.participant = participant
-        self.v1 = v1
         self.auto_subscribe = auto_subscribe
         self.ping_timeout = ping_timeout
         self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._publisher = self._new_link(primary=True)
-        self._subscriber: _Link | None = None if v1 else self._new_link(primary=False)
+        self._peers: Negotiator = SinglePeerNegotiator(self) if v1 else TwoPeersNegotiator(self)
         self._pending_tracks: dict[str, Track] = {}  # by cid, announced but no media yet
-        self._pending_subs: list[tuple[Participant, Track]] = []
-        self._sending: dict[str, tuple[RTCRtpTransceiver, Participant, Track]] = {}  # by track sid
-        self._negotiation = asyncio.Lock()
-        # v0's subscriber connection negotiates on its own: an offer waiting for its answer must not hold up the
-        # client's publisher offers, whose handling shares the read loop with that answer.
-        self._subscriber_negotiation = asyncio.Lock()
-        self._answer_waiter: asyncio.Future[None] | None = None
-        self._data_backlog: list[bytes] = []
-        self._retired: set[RTCRtpTransceiver] = set()
         self._ws_open = asyncio.Event()
         self._ws_open.set()
         self._ws_done: dict[web.WebSocketResponse, asyncio.Future[None]] = {}
-        self._renegotiate = False
         self._closed = False
 
     # --- outbound ---------------------------------------------------------------------------------------------
@@ -120,36 +99,15 @@ class ParticipantSession:
                     self._ws_open.clear()
 
     def send_data(self, packet: models.DataPacket, *, lossy: bool) -> bool:
-        """Write a packet to the receiver's own data channel (the SDK reads the channels it opened).
+        """Write a packet to the receiver's own data channel (the SDK reads the channels it opened)."""
+        return self._peers.send_data(packet, lossy=lossy)
 
-        Reliable packets that arrive before the receiver's channel is open wait for it, as they would in an SFU.
-        """
-        data = packet.SerializeToString()
-        channel = self._channel("_lossy" if lossy else "_reliable")
-        if channel is not None:
-            channel.send(data)
-            return True
-        if lossy:
-            return False
-        self._data_backlog.append(data)
-        return True
+    def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        self.manager.spawn(coro, name=name)
 
-    def _channel(self, label: str) -> Any:
-        for link in (self._publisher, self._subscriber):
-            if link is None:
-                continue
-            channel = link.channels.get(label) or link.channels.get("_reliable")
-            if channel is not None and channel.readyState == "open":
-                return channel
-        return None
-
-    def _flush_backlog(self) -> None:
-        channel = self._channel("_reliable")
-        if channel is None:
-            return
-        backlog, self._data_backlog = self._data_backlog, []
-        for data in backlog:
-            channel.send(data)
+    async def drop(self) -> None:
+        """Close the websocket without a leave, as a network blip would; the SDK resumes on a new one."""
+        await self.ws.close()
 
     async def close(self, *, reason: int) -> None:
         """Server-side end: a ``leave`` with the reason, then the websocket and peer connections close."""
@@ -175,9 +133,7 @@ class ParticipantSession:
         for done in self._ws_done.values():
             if not done.done():
                 done.set_result(None)
-        for link in (self._publisher, self._subscriber):
-            if link is not None:
-                await link.pc.close()
+        await self._peers.aclose()
         if not self.ws.closed:
             await self.ws.close()
 
@@ -189,7 +145,7 @@ class ParticipantSession:
             await self.manager.join(self.room, self.participant)
             self.send(rtc_pb.SignalResponse(join=self._join_response()))
             if join_offer is not None and join_offer.sdp:
-                await self._on_offer(join_offer)
+                await self._peers.on_offer(join_offer)
             if self.auto_subscribe:
                 for other in self.manager.visible(self.room, exclude=self.participant.identity):
                     for track in list(other.tracks.values()):
@@ -286,11 +242,11 @@ class ParticipantSession:
     async def _handle(self, request: rtc_pb.SignalRequest, kind: str | None) -> None:
         match kind:
             case "offer":
-                await self._on_offer(request.offer)
+                await self._peers.on_offer(request.offer)
             case "answer":
-                await self._on_answer(request.answer)
+                await self._peers.on_answer(request.answer)
             case "trickle":
-                await self._on_trickle(request.trickle)
+                await self._peers.on_trickle(request.trickle)
             case "add_track":
                 self._on_add_track(request.add_track)
             case "mute":
@@ -314,75 +270,19 @@ class ParticipantSession:
             case _:
                 logger.debug("signal request ignored", extra={"request": kind})
 
-    # --- peer connections -------------------------------------------------------------------------------------
+    # --- what the negotiator reports -------------------------------------------------------------------------
 
-    def _new_link(self, *, primary: bool) -> _Link:
-        link = _Link(pc=new_peer_connection())
+    def on_connected(self) -> None:
+        self.manager.mark_active(self.room, self.participant)
 
-        @link.pc.on("datachannel")  # type: ignore[untyped-decorator,unused-ignore]
-        def _on_channel(channel: Any) -> None:
-            link.channels[channel.label] = channel
-            self._flush_backlog()
+    def on_subscribed(self, publisher: Participant, track: Track) -> None:
+        self.manager.subscribed(self.room, publisher, track=track)
 
-            @channel.on("message")  # type: ignore[untyped-decorator,unused-ignore]
-            def _on_message(data: bytes | str) -> None:
-                if isinstance(data, bytes):
-                    self._on_data(data, lossy=channel.label == "_lossy")
-
-        if primary:
-
-            @link.pc.on("track")  # type: ignore[untyped-decorator,unused-ignore]
-            def _on_track(track: MediaStreamTrack) -> None:
-                self._on_media(link.pc, track)
-
-            @link.pc.on("connectionstatechange")  # type: ignore[untyped-decorator,unused-ignore]
-            async def _on_state() -> None:
-                if link.pc.connectionState == "connected":
-                    self.manager.mark_active(self.room, self.participant)
-
-        return link
-
-    async def _on_offer(self, offer: rtc_pb.SessionDescription) -> None:
-        async with self._negotiation:
-            pc = self._publisher.pc
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=network.filter_sdp(offer.sdp), type="offer"))
-            await self._detect_unpublished(pc)
-            newly = self._assign_pending(pc) if self.v1 else []
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
-            mapping = {t.mid: sid for sid, (t, _, _) in self._sending.items() if t.mid} if self.v1 else {}
-            self.send(
-                rtc_pb.SignalResponse(
-                    answer=rtc_pb.SessionDescription(
-                        type="answer", sdp=pc.localDescription.sdp, id=offer.id, mid_to_track_id=mapping
-                    )
-                )
-            )
-        for publisher, track in newly:
-            self.manager.subscribed(self.room, publisher, track=track)
-        if self.v1 and self._pending_subs:
-            self._request_sections()
-
-    async def _on_answer(self, answer: rtc_pb.SessionDescription) -> None:
-        if self._subscriber is None:
-            return
-        await self._subscriber.pc.setRemoteDescription(
-            RTCSessionDescription(sdp=network.filter_sdp(answer.sdp), type="answer")
-        )
-        if self._answer_waiter is not None and not self._answer_waiter.done():
-            self._answer_waiter.set_result(None)
-
-    async def _on_trickle(self, trickle: rtc_pb.TrickleRequest) -> None:
-        parsed = network.parse_trickle(trickle.candidateInit)
-        if parsed is None or not network.is_allowed_candidate(parsed[0]):
-            return  # only loopback candidates are ever used
-        text, mid, index = parsed
-        candidate = candidate_from_sdp(text.removeprefix("candidate:"))
-        candidate.sdpMid = mid
-        candidate.sdpMLineIndex = index
-        link = self._subscriber if trickle.target == rtc_pb.SignalTarget.SUBSCRIBER else self._publisher
-        if link is not None and link.pc.remoteDescription is not None:
-            await link.pc.addIceCandidate(candidate)
+    async def on_receiving(self, mids: set[str]) -> None:
+        """An unpublish is a re-offer whose section no longer sends; the SDK sends no other signal."""
+        for track in list(self.participant.tracks.values()):
+            if track.mid is not None and track.mid not in mids:
+                await self.manager.unpublish(self.room, self.participant, track=track)
 
     # --- publishing -------------------------------------------------------------------------------------------
 
@@ -415,7 +315,7 @@ class ParticipantSession:
         self.manager.publish(self.room, self.participant, track=track)
         self.send(rtc_pb.SignalResponse(track_published=rtc_pb.TrackPublishedResponse(cid=req.cid, track=info)))
 
-    def _on_media(self, pc: RTCPeerConnection, media: MediaStreamTrack) -> None:
+    def on_media(self, media: MediaStreamTrack, *, mid: str | None) -> None:
         track = self._pending_tracks.pop(media.id, None)
         if track is None:
             track = next(
@@ -430,9 +330,8 @@ class ParticipantSession:
                 logger.warning("media for an unannounced track", extra={"kind": media.kind})
                 return
             self._pending_tracks.pop(track.cid, None)
-        transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is media), None)
-        track.mid = transceiver.mid if transceiver is not None else None
-        track.info.mid = track.mid or ""
+        track.mid = mid
+        track.info.mid = mid or ""
         if media.kind != "audio":
             logger.info("video is not forwarded", extra={"track_sid": track.info.sid})
             return
@@ -449,108 +348,13 @@ class ParticipantSession:
 
         return on_speaking
 
-    async def _detect_unpublished(self, pc: RTCPeerConnection) -> None:
-        """An unpublish is a re-offer whose section no longer sends; the SDK sends no other signal."""
-        directions = {t.mid: t._offerDirection for t in pc.getTransceivers()}
-        for track in list(self.participant.tracks.values()):
-            if track.mid is not None and directions.get(track.mid) not in ("recvonly", "sendrecv"):
-                await self.manager.unpublish(self.room, self.participant, track=track)
-
     # --- subscribing ------------------------------------------------------------------------------------------
 
     def add_subscription(self, publisher: Participant, track: Track) -> None:
-        self._pending_subs.append((publisher, track))
-        if self.v1:
-            if not self._negotiation.locked():
-                self._request_sections()
-        else:
-            self.manager.spawn(self._offer_subscriber(), name="sandbox.rtc.subscriber_offer")
+        self._peers.add_subscription(publisher, track)
 
     def remove_subscription(self, track_sid: str) -> None:
-        self._pending_subs = [(p, t) for p, t in self._pending_subs if t.info.sid != track_sid]
-        sending = self._sending.pop(track_sid, None)
-        if sending is None:
-            return
-        transceiver = sending[0]
-        transceiver.sender.replaceTrack(None)
-        transceiver.direction = "inactive"
-        # A section that carried a track is never reused: the SDK only announces a new remote track for a section
-        # that starts receiving, so a later subscription gets a fresh section.
-        self._retired.add(transceiver)
-        if not self.v1:
-            self._renegotiate = True
-            self.manager.spawn(self._offer_subscriber(), name="sandbox.rtc.subscriber_offer")
-
-    def _request_sections(self) -> None:
-        count = sum(1 for _, t in self._pending_subs if t.info.type == models.TrackType.AUDIO)
-        if count:
-            self.send(
-                rtc_pb.SignalResponse(media_sections_requirement=rtc_pb.MediaSectionsRequirement(num_audios=count))
-            )
-
-    def _attach(self, transceiver: RTCRtpTransceiver, *, publisher: Participant, track: Track) -> None:
-        assert track.media is not None
-        transceiver.sender.replaceTrack(track.media.subscribe())
-        # The SDK matches incoming media to a publication by this stream id.
-        transceiver.sender._stream_id = f"{publisher.sid}|{track.info.sid}"
-        transceiver.sender._track_id = track.info.sid
-        self._sending[track.info.sid] = (transceiver, publisher, track)
-
-    def _assign_pending(self, pc: RTCPeerConnection) -> list[tuple[Participant, Track]]:
-        used = {t for t, _, _ in self._sending.values()}
-        free = [
-            t
-            for t in pc.getTransceivers()
-            if t.kind == "audio"
-            and t._offerDirection in _SENDABLE
-            and t not in used
-            and t not in self._retired
-            and t.sender.track is None
-        ]
-        assigned: list[tuple[Participant, Track]] = []
-        remaining: list[tuple[Participant, Track]] = []
-        for publisher, track in self._pending_subs:
-            if track.media is None:
-                continue
-            if not free:
-                remaining.append((publisher, track))
-                continue
-            transceiver = free.pop(0)
-            transceiver.direction = "sendonly"
-            self._attach(transceiver, publisher=publisher, track=track)
-            assigned.append((publisher, track))
-        self._pending_subs = remaining
-        return assigned
-
-    async def _offer_subscriber(self) -> None:
-        """v0: put pending tracks on the subscriber connection and offer it."""
-        assert self._subscriber is not None
-        async with self._subscriber_negotiation:
-            pending, self._pending_subs = self._pending_subs, []
-            newly: list[tuple[Participant, Track]] = []
-            pc = self._subscriber.pc
-            for publisher, track in pending:
-                if track.media is None or track.info.sid in self._sending:
-                    continue
-                transceiver = pc.addTransceiver("audio", direction="sendonly")
-                self._attach(transceiver, publisher=publisher, track=track)
-                newly.append((publisher, track))
-            if not newly and not self._renegotiate:
-                return
-            self._renegotiate = False
-            offer = await pc.createOffer()
-            await pc.setLocalDescription(offer)
-            mapping = {t.mid: sid for sid, (t, _, _) in self._sending.items() if t.mid}
-            self._answer_waiter = asyncio.get_running_loop().create_future()
-            self.send(
-                rtc_pb.SignalResponse(
-                    offer=rtc_pb.SessionDescription(type="offer", sdp=pc.localDescription.sdp, mid_to_track_id=mapping)
-                )
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._answer_waiter, timeout=10)
-        for publisher, track in newly:
-            self.manager.subscribed(self.room, publisher, track=track)
+        self._peers.remove_subscription(track_sid)
 
     def _on_subscription(self, req: rtc_pb.UpdateSubscription) -> None:
         sids = list(req.track_sids) + [sid for pt in req.participant_tracks for sid in pt.track_sids]
@@ -562,7 +366,7 @@ class ParticipantSession:
 
     # --- data and metadata ------------------------------------------------------------------------------------
 
-    def _on_data(self, data: bytes, *, lossy: bool) -> None:
+    def on_data(self, data: bytes, *, lossy: bool) -> None:
         try:
             packet = models.DataPacket.FromString(data)
         except Exception:
@@ -579,26 +383,10 @@ class ParticipantSession:
             reason = rtc_pb.RequestResponse.Reason.NOT_ALLOWED
         else:
             reason = rtc_pb.RequestResponse.Reason.OK
-            apply_participant_update(
-                self.participant, metadata=req.metadata, name=req.name, attributes=dict(req.attributes)
-            )
+            self.participant.apply_update(metadata=req.metadata, name=req.name, attributes=dict(req.attributes))
             self.manager.broadcast_participant(self.room, self.participant)
         self.send(
             rtc_pb.SignalResponse(
                 request_response=rtc_pb.RequestResponse(request_id=req.request_id, reason=reason, update_metadata=req)
             )
         )
-
-
-def apply_participant_update(participant: Participant, *, metadata: str, name: str, attributes: dict[str, str]) -> None:
-    """LiveKit's merge rule: empty strings leave metadata/name unchanged; an empty attribute value deletes the key."""
-    if metadata:
-        participant.metadata = metadata
-    if name:
-        participant.name = name
-    for key, value in attributes.items():
-        if value:
-            participant.attributes[key] = value
-        else:
-            participant.attributes.pop(key, None)
-    participant.bump()

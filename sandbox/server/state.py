@@ -1,8 +1,9 @@
 """Room state: rooms, participants and their published tracks, and how each renders as protobuf.
 
-The state is plain data owned by one event loop; nothing here does I/O. ``Participant.session`` points at the
-signaling session that carries the participant's websocket and peer connection (``rtc.ParticipantSession``).
-Versions increase on every change because the SDK ignores a ``ParticipantInfo`` older than the one it holds.
+The state is plain data owned by one event loop; nothing here does I/O. ``Participant.session`` is the
+participant's signaling connection as far as room changes need it (the ``Connection`` protocol, which
+``rtc.ParticipantSession`` implements). Versions increase on every change because the SDK ignores a
+``ParticipantInfo`` older than the one it holds.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from livekit.protocol import models
-
-if TYPE_CHECKING:
-    from .rtc import ParticipantSession
+from livekit.protocol import rtc as rtc_pb
 
 
 def new_sid(prefix: str) -> str:
@@ -41,6 +40,26 @@ class Track:
     peak_level: float = 0.0
 
 
+class Connection(Protocol):
+    """What the room manager asks of a participant's signaling connection."""
+
+    @property
+    def auto_subscribe(self) -> bool: ...
+
+    def send(self, response: rtc_pb.SignalResponse) -> None: ...
+
+    def send_data(self, packet: models.DataPacket, *, lossy: bool) -> bool: ...
+
+    def add_subscription(self, publisher: Participant, track: Track) -> None: ...
+
+    def remove_subscription(self, track_sid: str) -> None: ...
+
+    async def close(self, *, reason: int) -> None: ...
+
+    async def drop(self) -> None:
+        """Close the signaling connection without a leave, as a network blip would."""
+
+
 @dataclass
 class Participant:
     sid: str
@@ -55,10 +74,23 @@ class Participant:
     version: int = 1
     tracks: dict[str, Track] = field(default_factory=dict)  # by track sid
     hidden: bool = False
-    session: ParticipantSession | None = None
+    session: Connection | None = None
 
     def bump(self) -> None:
         self.version += 1
+
+    def apply_update(self, *, metadata: str, name: str, attributes: dict[str, str]) -> None:
+        """LiveKit's merge rule: empty metadata/name leave them unchanged; an empty attribute value deletes the key."""
+        if metadata:
+            self.metadata = metadata
+        if name:
+            self.name = name
+        for key, value in attributes.items():
+            if value:
+                self.attributes[key] = value
+            else:
+                self.attributes.pop(key, None)
+        self.bump()
 
     def info(self) -> models.ParticipantInfo:
         return models.ParticipantInfo(
@@ -102,9 +134,6 @@ class Room:
             num_participants=sum(1 for p in self.participants.values() if not p.hidden),
             num_publishers=sum(1 for p in self.participants.values() if p.tracks),
         )
-
-    def by_sid(self, sid: str) -> Participant | None:
-        return next((p for p in self.participants.values() if p.sid == sid), None)
 
     def track(self, track_sid: str) -> tuple[Participant, Track] | None:
         for p in self.participants.values():

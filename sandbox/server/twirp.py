@@ -24,7 +24,6 @@ from livekit.protocol import room as room_pb
 from .agents import AgentDispatcher
 from .auth import AuthError, Keys
 from .rooms import ParticipantNotFound, RoomManager, RoomNotFound
-from .rtc import apply_participant_update
 from .state import Participant
 
 logger = logging.getLogger("sandbox.twirp")
@@ -145,7 +144,7 @@ class TwirpHandler:
     async def update_participant(self, req: room_pb.UpdateParticipantRequest, grants: api.VideoGrants) -> Message:
         _need(grants, admin_room=req.room)
         participant = self._participant(req.room, req.identity)
-        apply_participant_update(participant, metadata=req.metadata, name=req.name, attributes=dict(req.attributes))
+        participant.apply_update(metadata=req.metadata, name=req.name, attributes=dict(req.attributes))
         if req.HasField("permission"):
             participant.permission.CopyFrom(req.permission)
         self.rooms.broadcast_participant(self.rooms.get(req.room), participant)
