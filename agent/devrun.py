@@ -109,6 +109,8 @@ def local_environment(args: argparse.Namespace, children: Children) -> dict[str,
     provider_env = exports(read_until(fakes.stdout, marker="# deepgram", process=fakes))
     children.relay(fakes)
     return {
+        # A development stack's webhook receiver is usually plain http on this machine.
+        "WEBCALL_EVENTS_ALLOW_HTTP": "true",
         **os.environ,
         **provider_env,
         "LIVEKIT_URL": url,

@@ -4,6 +4,10 @@
                                                attempts, last status (never content)
     python -m agent events redeliver --once    one pass, its counts printed; exit 1 if an event failed again
     python -m agent events redeliver           passes every WEBCALL_EVENTS_REDELIVER_INTERVAL_S until interrupted
+    python -m agent events replay-dead [--event-id ID ...] [--job JOB]
+                                               send dead events back to pending (all, or those named), their age
+                                               limits counted from now; the next pass re-sends them
+    python -m agent events new-secret          print a fresh whsec_ secret for WEBCALL_EVENTS_SECRET
 
 `main` takes the arguments after ``events``. The directory, URL and secret come from the process settings only.
 Running it beside live workers is safe: a job's events are claimed under its lock before they are sent.
@@ -16,11 +20,15 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 from dataclasses import asdict
 from typing import TextIO
 
-from agent.events.outbox import Entry, Outbox
+from agent.events.outbox import Outbox
+from agent.events.record import Entry
 from agent.events.redelivery import Redeliverer
+from agent.events.signing import new_secret
+from agent.events.sinks import Refused
 from agent.settings import Settings, get_settings
 
 EXIT_OK = 0
@@ -35,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="one JSON array of entries")
     redeliver = sub.add_parser("redeliver", help="re-send pending events to WEBCALL_EVENTS_URL")
     redeliver.add_argument("--once", action="store_true", help="one pass, then exit")
+    replay = sub.add_parser("replay-dead", help="send dead events back to pending, for the next pass to re-send")
+    replay.add_argument("--event-id", action="append", default=[], help="only this event (repeatable)")
+    replay.add_argument("--job", help="only this job's events")
+    sub.add_parser("new-secret", help="print a fresh whsec_ secret (Standard Webhooks)")
     return parser
 
 
@@ -45,9 +57,19 @@ def main(argv: list[str], *, settings: Settings | None = None, out: TextIO | Non
     out = out if out is not None else sys.stdout
     if args.command == "outbox":
         return _list(Outbox(settings.outbox_dir()), as_json=args.json, out=out)
+    if args.command == "new-secret":
+        print(new_secret(), file=out)
+        return EXIT_OK
+    if args.command == "replay-dead":
+        replayed = Outbox(settings.outbox_dir()).replay_dead(now=time.time(), event_ids=args.event_id, job=args.job)
+        print(json.dumps(asdict(replayed)), file=out)
+        return EXIT_FAILED if replayed.busy else EXIT_OK
     redeliverer = Redeliverer.from_settings(settings)
     if redeliverer is None:
         print("webcall-agent: WEBCALL_EVENTS_URL and WEBCALL_EVENTS_SECRET are needed to redeliver", file=sys.stderr)
+        return EXIT_SETTINGS
+    if isinstance(redeliverer, Refused):
+        print(f"webcall-agent: webhook refused: {redeliverer.reason}", file=sys.stderr)
         return EXIT_SETTINGS
     if args.once:
         counts = asyncio.run(redeliverer.run_once())

@@ -6,11 +6,10 @@ Lifecycle (`agent.call.Call` owns its call's events):
     ...
     await events.ended(end_reason="caller_left")   # the call is over (from on_session_end); delivery is awaited
 
-Sinks: the spool (``WEBCALL_EVENTS_DIR``) and the webhook (``WEBCALL_EVENTS_URL`` signed with
-``WEBCALL_EVENTS_SECRET``); with neither configured `open` returns None and nothing is built. The webhook keeps what
-it could not deliver in the outbox (``Settings.outbox_dir()``, `agent.events.outbox`), re-sent by the worker
-process. A URL without a secret is refused (logged at each call): an unsigned event could be forged by anyone who can
-reach the receiver.
+Sinks (`agent.events.sinks`): the spool (``WEBCALL_EVENTS_DIR``) and the webhook (``WEBCALL_EVENTS_URL`` signed
+with ``WEBCALL_EVENTS_SECRET``); with neither configured `open` returns None and nothing is built. The webhook keeps
+what it could not deliver in the outbox (``Settings.outbox_dir()``, `agent.events.outbox`), re-sent by the worker
+process. A refused webhook (no secret, not ``whsec_``, ``http://`` not allowed) is logged at each call.
 
 Content: ``WEBCALL_EVENTS_INCLUDE_CONTENT`` (default true; ``WEBCALL_EVENTS_INCLUDE_TRANSCRIPT`` is the same setting)
 puts transcript text, variables, the caller's name and the metadata's values into events (`agent.events.payload`).
@@ -23,13 +22,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from livekit.agents import AgentSession
 from livekit.agents.metrics.usage import ModelUsage
 
 from agent.config.call_config import CallConfig
-from agent.events.outbox import Outbox
 from agent.events.payload import (
     DEFAULT_MAX_BYTES,
     CallFacts,
@@ -40,36 +38,12 @@ from agent.events.payload import (
     started_event,
 )
 from agent.events.prices import PriceTable, load_prices
-from agent.events.spool import SpoolSink
-from agent.events.webhook import WebhookSink
+from agent.events.sinks import Sink, sinks_from
 from agent.log import get_logger
 from agent.settings import Settings
 from agent.transcript import AGENT_SPEAKER, Transcript
 
 logger = get_logger("events")
-
-
-class Sink(Protocol):
-    async def send(self, event: Event, *, job_id: str) -> object: ...
-
-
-def sinks_from(settings: Settings) -> list[Sink]:
-    """The sinks the settings ask for (possibly none)."""
-    sinks: list[Sink] = []
-    if settings.events_dir is not None:
-        sinks.append(SpoolSink(settings.events_dir))
-    if settings.events_url:
-        if settings.events_secret is None or not settings.events_secret.get_secret_value():
-            logger.error("call events webhook disabled", extra={"reason": "WEBCALL_EVENTS_SECRET is not set"})
-        else:
-            sinks.append(
-                WebhookSink(
-                    url=settings.events_url,
-                    secret=settings.events_secret.get_secret_value(),
-                    outbox=Outbox(settings.outbox_dir()),
-                )
-            )
-    return sinks
 
 
 def _prices(settings: Settings) -> PriceTable | None:

@@ -4,16 +4,22 @@
 flushes and fsyncs it, renames it over the target and fsyncs the directory, so a reader sees the old file or the
 new one, never a torn one, and a crash right after the call loses neither. A ``.tmp-*`` file left behind is the
 trace of a crash mid-write.
+
+`run_blocking` runs such a step in a thread, off the event loop, and never lets a cancellation abandon it halfway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 TEMP_PREFIX: Final = ".tmp-"
+
+T = TypeVar("T")
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -38,3 +44,17 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+async def run_blocking(step: Callable[[], T], *, undo: Callable[[T], object] | None = None) -> T:
+    """Run the blocking `step` in a thread. A caller cancelled meanwhile still waits for the step to finish, hands
+    its result (if it made one) to `undo`, then re-raises: a lock is never released while a step under it is still
+    moving files, and what the step made is not left behind."""
+    running = asyncio.ensure_future(asyncio.to_thread(step))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait([running])
+        if undo is not None and not running.cancelled() and running.exception() is None:
+            undo(running.result())
+        raise

@@ -1,229 +1,77 @@
-"""The webhook's outbox: every call event is on disk while the webhook has not taken it, and is re-sent until the
-receiver takes it, refuses it, or it grows too old. No event is dropped silently: the one way to lose one is a disk
-that refuses the write (logged as ``call event outbox unavailable``, then ``call event lost`` if the live send fails).
+"""The webhook's outbox: a file store in which every call event waits until the receiver has taken it.
 
-Live send (`Outbox.send`, used by `WebhookSink.send` in the job process): the event is written into ``.inflight``
-under its job's lock, posted under the live retry policy, then settled: deleted (2xx), moved to ``dead/`` (a final
-4xx) or made pending (anything else). A job process killed mid-send leaves the claim and a lock that goes stale
-after `LEASE_S`; a redeliverer then takes the claim back. While one of a job's events is pending, or a redeliverer
-holds the job, its next event is queued behind unsent: ``call.ended`` never overtakes ``call.started``.
+The store moves files and knows nothing of HTTP: what an answer means is `agent.events.policy`'s, and who sends is
+`agent.events.delivery` (live, in the job process) and `agent.events.redelivery` (in the worker's main process).
+Its operations on claimed (in-flight) files:
 
-Layout of the directory (``Settings.outbox_dir()``)::
+- `claim_new`: write a new event straight into ``.inflight`` under its job's lock (the write-ahead of a live send);
+  None when the job has pending or claimed files, or another process holds it: the event then queues (`put`);
+- `claim`: rename a pending file into ``.inflight`` (the redeliverer, under the job's lock);
+- `settle`: finish a claim by its verdict: deleted (delivered), moved to ``dead/`` (refused), or pending again;
+- `requeue`: put a claimed file back to pending, unchanged (its sender was cancelled or died) or updated.
 
-    <outbox>/<created ms, 13 digits>-<0: started | 1: ended>-<event id>-<job id>.json    pending, one file per event
-    <outbox>/.inflight/<same name>     claimed: being sent now (live or redelivered)
-    <outbox>/.locks/<job id>.lock      a process is sending this job's events
-    <outbox>/dead/<same name>          refused (4xx) or expired: kept for operators, never re-sent
+Layout of the directory (``Settings.outbox_dir()``; names and records in `agent.events.record`)::
+
+    <outbox>/<name>.json               pending, one file per event
+    <outbox>/.inflight/<name>.json     claimed: being sent now (live or redelivered)
+    <outbox>/.locks/<job id>.lock      a process is working on this job's files (`agent.events.locks`)
+    <outbox>/dead/<name>.json          refused or expired: kept for operators (`replay_dead`), never re-sent
     <outbox>/corrupt/<name>            unreadable files, quarantined byte for byte
 
-Each file is a JSON record: ``{"format": "webcall.outbox/1", "job_id", "created_at" (unix s, the event's),
-"attempts" (HTTP attempts in all), "redeliveries" (failed passes), "next_attempt_at", "last_status",
-"event": {"id", "type", "idempotency_key", "body"}}``, plus ``dead_reason`` (``refused`` | ``expired``) under
-``dead/``. Files are written like the spool's: a temporary file in the same directory, flushed and fsynced, renamed
-into place, and the directory fsynced.
-
-Redelivery of pending files is `agent.events.redelivery`'s: it works on a job under the same lock, claims each
-file by renaming it into ``.inflight``, and settles it with `Outbox.settle` like a live send.
-
-Delivery is at least once: a process (job or redeliverer) that dies between the receiver's 2xx and the delete
-leaves the event to be sent again later, with the same ``Idempotency-Key``. Logs carry counts, codes and event ids,
-never the URL or a body.
+``dead/`` and ``corrupt/`` are pruned (`prune`): a file is deleted once it has been there longer than the retention
+(``WEBCALL_EVENTS_OUTBOX_RETENTION_S``, 7 days by default). Files are written whole or not at all
+(`agent.events.files`). Delivery is at least once: a process that dies between the receiver's 2xx and the delete
+leaves the event to be sent again later, with the same ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import re
 import tempfile
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Final, Literal, ParamSpec, TypeVar
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import Final
 
 from agent.errors import CorruptRecord
 from agent.events.files import TEMP_PREFIX, fsync_dir, write_atomically
-from agent.events.payload import Event, EventType
-from agent.events.webhook import Delivery
-from agent.log import get_logger
+from agent.events.locks import LEASE_S, JobLocks, Lock
+from agent.events.payload import Event
+from agent.events.policy import Verdict
+from agent.events.record import NAME, DeadReason, Entry, Record, State, job_of
 
-logger = get_logger("events.outbox")
-
-FORMAT: Final = "webcall.outbox/1"
 INFLIGHT: Final = ".inflight"
 LOCKS: Final = ".locks"
 DEAD: Final = "dead"
 CORRUPT: Final = "corrupt"
-# Statuses in the 4xx range that say "later", not "never".
-RETRYABLE_4XX: Final = frozenset({408, 425, 429})
-
-# A lock (and a live send's claim) untouched this long belongs to a process that died. Longer than any send
-# (the live policy's budget is 10 s) by far; the same in every process that shares the directory.
-LEASE_S: Final = 300.0
-
-_NAME = re.compile(r"^(\d{13})-([01])-([A-Za-z0-9_]+)-([A-Za-z0-9_-]+)\.json$")
-
-
-def _job_of(name: str) -> str:
-    match = _NAME.match(name)
-    assert match is not None, "names made by Outbox.name_for match _NAME"
-    return match.group(4)
-
-
-State = Literal["pending", "inflight", "dead", "corrupt"]
-Verdict = Literal["delivered", "refused", "retry"]
-
-
-def verdict(status: int | None) -> Verdict:
-    """What an answer means for a kept event: taken, refused for good, or worth another try later."""
-    if status is not None and 200 <= status < 300:
-        return "delivered"
-    if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
-        return "refused"
-    return "retry"
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-async def run_blocking(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a blocking file step in a thread, off the event loop. A caller cancelled meanwhile still waits for the
-    step to finish (then re-raises), so a lock is never released while a step under it is still moving files."""
-    step = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
-    try:
-        return await asyncio.shield(step)
-    except asyncio.CancelledError:
-        await asyncio.wait([step])
-        raise
-
-
-class _StoredEvent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    id: str
-    type: EventType
-    idempotency_key: str
-    body: dict[str, object]
-
-
-class Record(BaseModel):
-    """One outbox file."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    format: Literal["webcall.outbox/1"] = FORMAT
-    job_id: str
-    created_at: float
-    attempts: int = 0
-    redeliveries: int = 0
-    next_attempt_at: float = 0.0
-    last_status: int | None = None
-    dead_reason: Literal["refused", "expired"] | None = None
-    event: _StoredEvent
-
-    def to_event(self) -> Event:
-        stored = self.event
-        return Event(id=stored.id, type=stored.type, idempotency_key=stored.idempotency_key, body=stored.body)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Entry:
-    """One file of the outbox as the CLI lists it: identity, age and delivery state, never content."""
+class Claim:
+    """A live send's claim: its file in ``.inflight``, its record and the job's lock it holds."""
 
-    state: State
     name: str
-    event_id: str | None = None
-    event_type: str | None = None
-    job_id: str | None = None
-    age_s: float | None = None
-    attempts: int | None = None
-    last_status: int | None = None
-    dead_reason: str | None = None
-
-
-def _safe(text: str, *, keep: str) -> str:
-    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in keep) else "_" for ch in text) or "_"
-
-
-def _created_at(event: Event, *, default: float) -> float:
-    value = event.body.get("created_at")
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(value).timestamp()
-    return default
+    record: Record
+    lock: Lock
 
 
 @dataclass(frozen=True, kw_only=True)
-class Lock:
-    path: Path
-    token: str
+class Replayed:
+    """What `Outbox.replay_dead` did: files sent back to pending, and jobs skipped because another process held them."""
 
-
-class _JobLocks:
-    """One lock file per job; a lock untouched for `lease_s` is stale (its holder died) and is broken."""
-
-    def __init__(self, directory: Path, *, lease_s: float) -> None:
-        self.directory = directory
-        self.lease_s = lease_s
-
-    def acquire(self, job: str, *, now: float) -> Lock | None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{job}.lock"
-        token = f"{os.getpid()}-{uuid.uuid4().hex}"
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    age = now - path.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if age <= self.lease_s:
-                    return None
-                logger.warning("outbox lock broken", extra={"age_s": round(age, 1)})
-                path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as out:
-                out.write(token)
-            return Lock(path=path, token=token)
-        return None
-
-    @staticmethod
-    def refresh(lock: Lock) -> None:
-        with contextlib.suppress(OSError):
-            os.utime(lock.path)
-
-    @staticmethod
-    def release(lock: Lock) -> None:
-        with contextlib.suppress(OSError):
-            if lock.path.read_text() == lock.token:
-                lock.path.unlink()
+    replayed: int
+    busy: int
 
 
 class Outbox:
-    """The files of one outbox directory (created when first written)."""
+    """The files of one outbox directory (created when first written). Every method blocks: call them off the loop
+    (`agent.events.files.run_blocking`)."""
 
     def __init__(self, directory: Path, *, lease_s: float = LEASE_S) -> None:
         self.directory = directory
-        self.locks = _JobLocks(directory / LOCKS, lease_s=lease_s)
-
-    def probe(self) -> str | None:
-        """Blocking: None when the directory can hold events (created if missing), else the error's type name."""
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX, suffix=".probe")
-            os.close(fd)
-            os.unlink(tmp)
-        except OSError as error:
-            return type(error).__name__
-        return None
+        self.locks = JobLocks(directory / LOCKS, lease_s=lease_s)
 
     @property
     def inflight_dir(self) -> Path:
@@ -237,192 +85,56 @@ class Outbox:
     def corrupt_dir(self) -> Path:
         return self.directory / CORRUPT
 
-    async def send(self, event: Event, *, job_id: str, deliver: Callable[[Event], Awaitable[Delivery]]) -> Delivery:
-        """Deliver `event` live with `deliver`, durably: written to ``.inflight`` under the job's lock first, then
-        settled by the answer. Queued unsent behind the job's pending events, or while a redeliverer holds the job.
-        Never raises (cancellation aside); without a usable disk the event is still delivered live, unprotected."""
-        claiming = asyncio.ensure_future(asyncio.to_thread(self._claim_new, event, job_id=job_id))
+    def probe(self) -> str | None:
+        """None when the directory can hold events (created if missing), else the error's type name."""
         try:
-            claim = await asyncio.shield(claiming)
-        except asyncio.CancelledError:
-            # Cancelled while claiming: let the claim finish, then hand the event to the redeliverer.
-            await asyncio.wait([claiming])
-            if not claiming.cancelled() and claiming.exception() is None and (made := claiming.result()) is not None:
-                self._abandon(made)
-            raise
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX, suffix=".probe")
+            os.close(fd)
+            os.unlink(tmp)
         except OSError as error:
-            logger.error("call event outbox unavailable", extra={"event_id": event.id, "error": type(error).__name__})
-            delivery = await deliver(event)
-            if not delivery.delivered:
-                logger.error("call event lost", extra={"event_type": event.type, "event_id": event.id})
-            return delivery
-        if claim is None:
-            queued = await self.keep(event, job_id=job_id, status=None, attempts=0)
-            return Delivery(delivered=False, status=None, attempts=0, kept=queued)
-        name, record, lock = claim
-        try:
-            delivery = await deliver(event)
-        except BaseException:
-            # Cancelled mid-send: the event stays pending for the redeliverer.
-            self._abandon(claim)
-            raise
-        try:
-            outcome = await run_blocking(
-                self._settle_and_unlock,
-                name,
-                record,
-                lock=lock,
-                delivery=delivery,
-            )
-        except OSError as error:
-            # The claim stays in `.inflight`, where a redeliverer takes it back after the lease.
-            logger.error("call event outbox unavailable", extra={"event_id": event.id, "error": type(error).__name__})
-            return delivery
-        if outcome == "delivered":
-            return delivery
-        kept: Literal["outbox", "dead"] = "dead" if outcome == "refused" else "outbox"
-        logger.warning(
-            "call event kept",
-            extra={"event_type": event.type, "event_id": event.id, "status": delivery.status, "kept": kept},
-        )
-        return Delivery(delivered=False, status=delivery.status, attempts=delivery.attempts, kept=kept)
+            return type(error).__name__
+        return None
 
-    def _claim_new(self, event: Event, *, job_id: str) -> tuple[str, Record, Lock] | None:
-        """Blocking: lock the job and write `event` into ``.inflight``; None when it must queue instead."""
-        record = self.record_for(event, job_id=job_id, status=None, attempts=0, now=time.time())
-        name = self.name_for(record)
-        job = _job_of(name)
-        lock = self.locks.acquire(job, now=time.time())
+    def claim_new(self, event: Event, *, job_id: str, now: float) -> Claim | None:
+        """Lock the job and write `event` into ``.inflight``; None when it must queue instead (see the docstring)."""
+        record = Record.of(event, job_id=job_id, status=None, attempts=0, now=now)
+        name = record.name()
+        job = job_of(name)
+        assert job is not None, "Record.name matches NAME"
+        lock = self.locks.acquire(job, now=now)
         if lock is None:
             return None
         try:
-            if self.job_files(job) or self._job_inflight(job):
+            if self.job_files(job) or self.claimed(job):
                 self.locks.release(lock)
                 return None
             self.inflight_dir.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.inflight_dir / name, record.model_dump_json().encode("utf-8"))
+            write_atomically(self.inflight_dir / name, record.to_bytes())
         except BaseException:
             self.locks.release(lock)
             raise
-        return name, record, lock
+        return Claim(name=name, record=record, lock=lock)
 
-    def _abandon(self, claim: tuple[str, Record, Lock]) -> None:
-        name, _, lock = claim
-        self.unclaim(name)
-        self.locks.release(lock)
-
-    def _settle_and_unlock(self, name: str, record: Record, *, lock: Lock, delivery: Delivery) -> Verdict:
-        try:
-            return self.settle(name, record, status=delivery.status, attempts=delivery.attempts, retry_at=time.time())
-        finally:
-            self.locks.release(lock)
-
-    def settle(self, name: str, record: Record, *, status: int | None, attempts: int, retry_at: float) -> Verdict:
-        """Blocking: finish a claimed file by its answer: deleted, moved to ``dead/``, or pending again, due at
-        `retry_at`. `attempts` (HTTP attempts just made) are added to the record's."""
-        updated = record.model_copy(update={"attempts": record.attempts + attempts, "last_status": status})
-        outcome = verdict(status)
-        match outcome:
-            case "delivered":
-                (self.inflight_dir / name).unlink(missing_ok=True)
-            case "refused":
-                dead = updated.model_copy(update={"dead_reason": "refused"})
-                self.bury(name, dead, source=self.inflight_dir / name)
-            case "retry":
-                self.release(name, updated.model_copy(update={"next_attempt_at": retry_at}))
-        return outcome
-
-    async def keep(
-        self, event: Event, *, job_id: str, status: int | None, attempts: int
-    ) -> Literal["outbox", "dead"] | None:
-        """Keep an event the webhook did not deliver: where it went, or None (logged) when the disk refused it."""
-        try:
-            path = await run_blocking(self.put, event, job_id=job_id, status=status, attempts=attempts)
-        except OSError as error:
-            logger.error(
-                "call event lost",
-                extra={"event_type": event.type, "event_id": event.id, "error": type(error).__name__},
-            )
-            return None
-        kept: Literal["outbox", "dead"] = "dead" if path.parent == self.dead_dir else "outbox"
-        logger.warning(
-            "call event kept", extra={"event_type": event.type, "event_id": event.id, "status": status, "kept": kept}
-        )
-        return kept
-
-    def put(self, event: Event, *, job_id: str, status: int | None, attempts: int, now: float | None = None) -> Path:
-        """Blocking: write `event` as pending, or under ``dead/`` when `status` refused it for good."""
+    def put(
+        self,
+        event: Event,
+        *,
+        job_id: str,
+        status: int | None,
+        attempts: int,
+        dead_reason: DeadReason | None = None,
+        now: float | None = None,
+    ) -> Path:
+        """Write `event` as pending, or under ``dead/`` with a `dead_reason`."""
         now = time.time() if now is None else now
-        record = self.record_for(event, job_id=job_id, status=status, attempts=attempts, now=now)
-        refused = record.dead_reason is not None
-        directory = self.dead_dir if refused else self.directory
+        record = Record.of(event, job_id=job_id, status=status, attempts=attempts, now=now)
+        record = record.model_copy(update={"dead_reason": dead_reason})
+        directory = self.dead_dir if dead_reason is not None else self.directory
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / self.name_for(record)
-        write_atomically(path, record.model_dump_json().encode("utf-8"))
+        path = directory / record.name()
+        write_atomically(path, record.to_bytes())
         return path
-
-    @staticmethod
-    def record_for(event: Event, *, job_id: str, status: int | None, attempts: int, now: float) -> Record:
-        """The record of `event` as first kept: due at once, or dead when `status` refused it for good."""
-        return Record(
-            job_id=job_id,
-            created_at=_created_at(event, default=now),
-            attempts=attempts,
-            next_attempt_at=now,
-            last_status=status,
-            dead_reason="refused" if verdict(status) == "refused" else None,
-            event=_StoredEvent(id=event.id, type=event.type, idempotency_key=event.idempotency_key, body=event.body),
-        )
-
-    @staticmethod
-    def name_for(record: Record) -> str:
-        rank = 0 if record.event.type == "call.started" else 1
-        millis = min(max(0, int(record.created_at * 1000)), 10**13 - 1)
-        event_id = _safe(record.event.id, keep="_")
-        return f"{millis:013d}-{rank}-{event_id}-{_safe(record.job_id, keep='-_')}.json"
-
-    @staticmethod
-    def read_record(path: Path) -> Record:
-        """The record in `path`; `CorruptRecord` when it is not one (FileNotFoundError passes through)."""
-        data = path.read_bytes()
-        try:
-            return Record.model_validate_json(data)
-        except ValidationError:
-            raise CorruptRecord(path.name) from None
-
-    def pending_jobs(self) -> dict[str, list[str]]:
-        """Pending and claimed file names by job (as the file names say), jobs oldest first, names oldest first.
-
-        Claimed files count: a job whose only file was claimed by a redeliverer that died must still be visited.
-        """
-        jobs: dict[str, list[str]] = {}
-        for name in sorted({*self._names(self.directory), *self._names(self.inflight_dir)}):
-            match = _NAME.match(name)
-            if match is not None:
-                jobs.setdefault(match.group(4), []).append(name)
-        return jobs
-
-    def job_files(self, job: str) -> list[str]:
-        """The job's pending names in sending order: ``call.started`` first whatever the clocks said."""
-        names = [name for name in self._names(self.directory) if (m := _NAME.match(name)) and m.group(4) == job]
-        return sorted(names, key=lambda name: (name.split("-", 2)[1], name))
-
-    def _job_inflight(self, job: str) -> list[str]:
-        return [name for name in self._names(self.inflight_dir) if (m := _NAME.match(name)) and m.group(4) == job]
-
-    def take_back(self, job: str) -> int:
-        """Return the job's claimed files to pending (their claimer died); called under the job's lock."""
-        count = 0
-        for name in self._job_inflight(job):
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(self.inflight_dir / name, self.directory / name)
-                count += 1
-        return count
-
-    def unclaim(self, name: str) -> None:
-        """Return a claimed file, unchanged, to pending (its send was cancelled)."""
-        with contextlib.suppress(OSError):
-            os.rename(self.inflight_dir / name, self.directory / name)
 
     def claim(self, name: str) -> bool:
         """Rename a pending file into ``.inflight``; False when it is gone (claimed or finished by another)."""
@@ -433,23 +145,110 @@ class Outbox:
             return False
         return True
 
-    def release(self, name: str, record: Record) -> None:
-        """A claimed file stays pending, updated with its latest attempt."""
-        write_atomically(self.inflight_dir / name, record.model_dump_json().encode("utf-8"))
+    def settle(
+        self, name: str, record: Record, *, verdict: Verdict, status: int | None, attempts: int, retry_at: float
+    ) -> None:
+        """Finish a claimed file by its verdict: deleted, moved to ``dead/``, or pending again, due at `retry_at`.
+        `attempts` (HTTP attempts just made) are added to the record's."""
+        updated = record.model_copy(update={"attempts": record.attempts + attempts, "last_status": status})
+        match verdict:
+            case "delivered":
+                (self.inflight_dir / name).unlink(missing_ok=True)
+            case "refused":
+                dead = updated.model_copy(update={"dead_reason": "refused"})
+                self.bury(name, dead, source=self.inflight_dir / name)
+            case "retry":
+                self.requeue(name, updated.model_copy(update={"next_attempt_at": retry_at}))
+
+    def requeue(self, name: str, record: Record | None = None) -> None:
+        """Put a claimed file back to pending: as it is (its sender was cancelled or died; a file already gone is
+        left so), or rewritten as `record` first."""
+        if record is None:
+            with contextlib.suppress(OSError):
+                os.rename(self.inflight_dir / name, self.directory / name)
+            return
+        write_atomically(self.inflight_dir / name, record.to_bytes())
         os.rename(self.inflight_dir / name, self.directory / name)
         fsync_dir(self.directory)
 
     def bury(self, name: str, record: Record, *, source: Path) -> None:
         """Move a record to ``dead/`` (written there first, then the source removed)."""
         self.dead_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.dead_dir / name, record.model_dump_json().encode("utf-8"))
+        write_atomically(self.dead_dir / name, record.to_bytes())
         source.unlink(missing_ok=True)
 
     def quarantine(self, path: Path) -> None:
-        """Move an unreadable file, as it is, to ``corrupt/``."""
+        """Move an unreadable file, as it is, to ``corrupt/``; its time there starts now (for `prune`)."""
         self.corrupt_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.replace(path, self.corrupt_dir / path.name)
+            os.utime(self.corrupt_dir / path.name)
+
+    def prune(self, *, now: float, older_than_s: float) -> int:
+        """Delete the files of ``dead/`` and ``corrupt/`` set aside more than `older_than_s` ago; how many."""
+        pruned = 0
+        for directory in (self.dead_dir, self.corrupt_dir):
+            for name in self._names(directory):
+                path = directory / name
+                with contextlib.suppress(FileNotFoundError):
+                    if now - path.stat().st_mtime > older_than_s:
+                        path.unlink()
+                        pruned += 1
+        return pruned
+
+    def replay_dead(self, *, now: float, event_ids: Collection[str] = (), job: str | None = None) -> Replayed:
+        """Send dead events back to pending, due now, their age limits counted from now: all of them, or those
+        with one of `event_ids` and/or of `job`. Each job's files move under its lock."""
+        chosen: dict[str, list[tuple[str, Record]]] = {}
+        for name in sorted(self._names(self.dead_dir)):
+            owner = job_of(name)
+            if owner is None or (job is not None and owner != job):
+                continue
+            with contextlib.suppress(OSError, CorruptRecord, UnicodeDecodeError):
+                record = self.read_record(self.dead_dir / name)
+                if not event_ids or record.event.id in event_ids:
+                    chosen.setdefault(owner, []).append((name, record))
+        replayed = busy = 0
+        for owner, files in chosen.items():
+            lock = self.locks.acquire(owner, now=now)
+            if lock is None:
+                busy += 1
+                continue
+            try:
+                for name, record in files:
+                    fresh = {"dead_reason": None, "next_attempt_at": now, "redeliveries": 0, "replayed_at": now}
+                    write_atomically(self.directory / name, record.model_copy(update=fresh).to_bytes())
+                    (self.dead_dir / name).unlink(missing_ok=True)
+                    replayed += 1
+            finally:
+                self.locks.release(lock)
+        return Replayed(replayed=replayed, busy=busy)
+
+    @staticmethod
+    def read_record(path: Path) -> Record:
+        """The record in `path`; `CorruptRecord` when it is not one (FileNotFoundError passes through)."""
+        return Record.parse(path.read_bytes(), name=path.name)
+
+    def pending_jobs(self) -> dict[str, list[str]]:
+        """Pending and claimed file names by job (as the file names say), jobs oldest first, names oldest first.
+
+        Claimed files count: a job whose only file was claimed by a redeliverer that died must still be visited.
+        """
+        jobs: dict[str, list[str]] = {}
+        for name in sorted({*self._names(self.directory), *self._names(self.inflight_dir)}):
+            job = job_of(name)
+            if job is not None:
+                jobs.setdefault(job, []).append(name)
+        return jobs
+
+    def job_files(self, job: str) -> list[str]:
+        """The job's pending names in sending order: ``call.started`` first whatever the clocks said."""
+        names = [name for name in self._names(self.directory) if job_of(name) == job]
+        return sorted(names, key=lambda name: (name.split("-", 2)[1], name))
+
+    def claimed(self, job: str) -> list[str]:
+        """The job's names in ``.inflight``."""
+        return [name for name in self._names(self.inflight_dir) if job_of(name) == job]
 
     def strays(self, *, now: float, older_than_s: float) -> list[Path]:
         """Files in the outbox that no record name matches, and temporary files a crashed writer left behind."""
@@ -460,7 +259,7 @@ class Outbox:
                 with contextlib.suppress(FileNotFoundError):
                     if now - path.stat().st_mtime > older_than_s:
                         found.append(path)
-            elif not name.startswith(".") and _NAME.match(name) is None:
+            elif not name.startswith(".") and NAME.match(name) is None:
                 found.append(path)
         return found
 
@@ -486,7 +285,7 @@ class Outbox:
             return Entry(state=state, name=path.name)
         try:
             record = self.read_record(path)
-        except (OSError, CorruptRecord):
+        except (OSError, CorruptRecord, UnicodeDecodeError):
             return Entry(state=state, name=path.name)
         return Entry(
             state=state,

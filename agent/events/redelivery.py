@@ -1,33 +1,38 @@
-"""Redelivery of the webhook outbox's pending events (`agent.events.outbox` owns the files).
+"""Redelivery of the webhook outbox's pending events, in the worker's main process (or by hand from the CLI).
 
 One pass (`Redeliverer.run_once`):
 - jobs are taken oldest first; a job's events in order, ``call.started`` before ``call.ended``, and the pass stops at
   the first event of a job that stays pending, so a later event never overtakes an earlier one;
-- a job is worked on under its lock (a file created with ``O_EXCL``; a lock untouched for `LEASE_S` belongs to a
-  process that died and is broken, and the files it left in ``.inflight`` go back to pending); each event is claimed
-  by renaming it into ``.inflight`` before it is sent. Two redeliverers (two pods on one volume, or the worker and
-  the CLI) therefore never send the same file at the same time, and never while a job process is sending live;
+- a job is worked on under its lock (`agent.events.locks`; the files a holder that died left in ``.inflight`` go
+  back to pending); each event is claimed (renamed into ``.inflight``) before it is sent. Two redeliverers (two pods
+  on one volume, or the worker and the CLI) therefore never send the same file at the same time, and never while a
+  job process is sending live;
 - an event is re-sent with its body and ``Idempotency-Key`` unchanged and a fresh signature timestamp, one attempt
-  per pass. 2xx: deleted. 4xx other than 408, 425 and 429: moved to ``dead/``. Anything else (5xx, those three, no
-  answer): kept, due again after a backoff (`backoff_s` doubling per failed pass up to `max_backoff_s`). Older than
-  `max_age_s` (from the event's creation; ``WEBCALL_EVENTS_OUTBOX_MAX_AGE_S``, 24 h by default): moved to ``dead/``
-  unsent. Unreadable files and a crashed writer's temporary files go to ``corrupt/``.
+  per pass, and settled by the `DeliveryPolicy`'s verdict (its status table: `agent.events.policy`); a kept event
+  waits the policy's backoff. Older than the policy's maximum age (``WEBCALL_EVENTS_OUTBOX_MAX_AGE_S``): moved to
+  ``dead/`` unsent. Unreadable files and a crashed writer's temporary files go to ``corrupt/``;
+- files of ``dead/`` and ``corrupt/`` older than the retention (``WEBCALL_EVENTS_OUTBOX_RETENTION_S``) are deleted.
 
-The worker runs `run_forever` in its main process (`redeliver_with`); ``python -m agent events redeliver`` runs it by
-hand. File steps run in a thread, off the worker's event loop. Logs carry counts, codes and event ids, never the URL
-or a body.
+The worker runs `run_forever` (`redeliver_with`); ``python -m agent events redeliver`` runs it by hand. File steps
+run in a thread, off the event loop. Logs carry counts, codes and event ids, never the URL or a body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Final
 
 from agent.errors import CorruptRecord
-from agent.events.outbox import Lock, Outbox, Record, run_blocking, verdict
-from agent.events.webhook import Policy, WebhookSink
+from agent.events.files import run_blocking
+from agent.events.locks import Lock
+from agent.events.outbox import Outbox
+from agent.events.policy import DeliveryPolicy
+from agent.events.record import Record
+from agent.events.sinks import Refused, webhook_from
+from agent.events.webhook import WebhookSender
 from agent.log import get_logger
 from agent.settings import Settings
 
@@ -36,14 +41,14 @@ if TYPE_CHECKING:
 
 logger = get_logger("events.redelivery")
 
-# One attempt per event per pass: the spacing between attempts is the outbox's backoff, not the live policy's.
-REDELIVERY_POLICY: Final = Policy(attempts=1, budget_s=10.0, attempt_timeout_s=10.0, backoff_s=0.0)
+RETENTION_S: Final = 7 * 86_400.0
 
 
 @dataclass(kw_only=True)
 class PassCounts:
     """What one pass did: events delivered, kept for later (failed now), refused (dead), expired (dead), files
-    quarantined, events not yet due, and jobs skipped because another process holds them."""
+    quarantined, events not yet due, jobs skipped because another process holds them, and dead or corrupt files
+    pruned."""
 
     delivered: int = 0
     kept: int = 0
@@ -52,6 +57,7 @@ class PassCounts:
     corrupt: int = 0
     waiting: int = 0
     busy: int = 0
+    pruned: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -64,31 +70,36 @@ class Redeliverer:
         self,
         outbox: Outbox,
         *,
-        webhook: WebhookSink,
-        max_age_s: float = 86_400.0,
-        backoff_s: float = 30.0,
-        max_backoff_s: float = 900.0,
+        sender: WebhookSender,
+        policy: DeliveryPolicy | None = None,
+        retention_s: float = RETENTION_S,
     ) -> None:
         self.outbox = outbox
-        self._webhook = webhook
-        self.max_age_s = max_age_s
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self._sender = sender
+        self.policy = policy if policy is not None else DeliveryPolicy()
+        self.retention_s = retention_s
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Redeliverer | None:
-        """The redeliverer the settings ask for; None without a webhook URL and secret (nothing to redeliver to)."""
-        secret = settings.events_secret.get_secret_value() if settings.events_secret is not None else ""
-        if not settings.events_url or not secret:
-            return None
-        webhook = WebhookSink(url=settings.events_url, secret=secret, policy=REDELIVERY_POLICY)
-        return cls(Outbox(settings.outbox_dir()), webhook=webhook, max_age_s=settings.events_outbox_max_age_s)
+    def from_settings(cls, settings: Settings) -> Redeliverer | Refused | None:
+        """The redeliverer the settings ask for; None without a webhook URL, `Refused` with a webhook that is."""
+        webhook = webhook_from(settings)
+        if webhook is None or isinstance(webhook, Refused):
+            return webhook
+        return cls(
+            webhook.outbox,
+            sender=webhook.sender,
+            policy=webhook.policy,
+            retention_s=settings.events_outbox_retention_s,
+        )
 
     async def run_once(self) -> PassCounts:
         """One pass over the outbox. File errors other than a vanished file propagate (`run_forever` logs them)."""
         counts = PassCounts()
         counts.corrupt += await run_blocking(self._quarantine_strays)
+        counts.pruned += await run_blocking(
+            functools.partial(self.outbox.prune, now=time.time(), older_than_s=self.retention_s)
+        )
         for job in await run_blocking(self.outbox.pending_jobs):
             await self._run_job(job, counts)
         if any(counts.as_dict().values()):
@@ -135,13 +146,13 @@ class Redeliverer:
         return len(strays)
 
     async def _run_job(self, job: str, counts: PassCounts) -> None:
-        lock = await run_blocking(self.outbox.locks.acquire, job, now=time.time())
+        lock = await run_blocking(functools.partial(self.outbox.locks.acquire, job, now=time.time()))
         if lock is None:
             counts.busy += 1
             return
         try:
             # Listed again under the lock: another process may have finished some of them since the pass began.
-            names = await run_blocking(self._take_back_and_list, job)
+            names = await run_blocking(functools.partial(self._take_back_and_list, job))
             for name in names:
                 if not await self._one(name, lock=lock, counts=counts):
                     break
@@ -149,23 +160,27 @@ class Redeliverer:
             self.outbox.locks.release(lock)
 
     def _take_back_and_list(self, job: str) -> list[str]:
-        self.outbox.take_back(job)
+        # Under the job's lock, a claimed file belongs to a holder that died: it goes back to pending first.
+        for name in self.outbox.claimed(job):
+            self.outbox.requeue(name)
         return self.outbox.job_files(job)
 
     async def _one(self, name: str, *, lock: Lock, counts: PassCounts) -> bool:
         """Deliver one pending file; whether the job's next event may go now."""
-        record = await run_blocking(self._prepare, name, lock=lock, counts=counts)
+        record = await run_blocking(functools.partial(self._prepare, name, lock=lock, counts=counts))
         if not isinstance(record, Record):
             return record
+        event = record.to_event()
         try:
-            delivery = await self._webhook.deliver(record.to_event())
+            delivery = await self.policy.once(lambda timeout_s: self._sender.post(event, timeout_s=timeout_s))
         except BaseException:
             # Cancelled mid-send (shutdown): the event goes back to pending, untouched.
-            self.outbox.unclaim(name)
+            self.outbox.requeue(name)
             raise
-        return await run_blocking(
+        step = functools.partial(
             self._settle, name, record, status=delivery.status, attempts=delivery.attempts, counts=counts
         )
+        return await run_blocking(step)
 
     def _prepare(self, name: str, *, lock: Lock, counts: PassCounts) -> Record | bool:
         """Blocking: the record to send, claimed; else whether the job's next event may go: yes after a corrupt or
@@ -182,7 +197,7 @@ class Redeliverer:
             logger.error("outbox file quarantined", extra={"file": name})
             return True
         now = time.time()
-        if now - record.created_at > self.max_age_s:
+        if self.policy.expired(age_s=record.age_s(now)):
             self.outbox.bury(name, record.model_copy(update={"dead_reason": "expired"}), source=path)
             counts.expired += 1
             logger.error("call event expired", extra=_extra(record))
@@ -195,10 +210,12 @@ class Redeliverer:
     def _settle(self, name: str, record: Record, *, status: int | None, attempts: int, counts: PassCounts) -> bool:
         # The backoff grows with failed passes, not HTTP attempts (a live delivery's retries are in those too).
         failed = record.redeliveries + 1
-        pause = min(self.max_backoff_s, self.backoff_s * 2 ** (failed - 1))
-        if verdict(status) == "retry":
+        now = time.time()
+        outcome = self.policy.verdict(status, age_s=record.age_s(now))
+        if outcome == "retry":
             record = record.model_copy(update={"redeliveries": failed})
-        outcome = self.outbox.settle(name, record, status=status, attempts=attempts, retry_at=time.time() + pause)
+        retry_at = now + self.policy.pause_after(failed)
+        self.outbox.settle(name, record, verdict=outcome, status=status, attempts=attempts, retry_at=retry_at)
         extra = {**_extra(record), "status": status, "attempts": record.attempts + attempts}
         match outcome:
             case "delivered":
@@ -229,6 +246,9 @@ def redeliver_with(server: AgentServer, settings: Settings) -> Redeliverer | Non
     when the first call's events go out unprotected.
     """
     redeliverer = Redeliverer.from_settings(settings)
+    if isinstance(redeliverer, Refused):
+        logger.error("call events redelivery disabled", extra={"reason": redeliverer.reason})
+        return None
     if redeliverer is None:
         return None
     error = redeliverer.outbox.probe()

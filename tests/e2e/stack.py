@@ -109,6 +109,8 @@ def worker_env(server: ServerProcess, openai: FakeOpenAI, deepgram: FakeDeepgram
         "DEEPGRAM_API_KEY": "sandbox",
         "DEEPGRAM_BASE_URL": deepgram.base_url,
         "HF_HUB_OFFLINE": "1",
+        # The test receivers listen on http://127.0.0.1.
+        "WEBCALL_EVENTS_ALLOW_HTTP": "true",
         **extra,
     }
 

@@ -14,11 +14,11 @@ from livekit import api
 
 from tests.e2e.conftest import Stack, running_stack
 from tests.e2e.stack import Caller, dispatch, room_name, until
-from tests.events.receiver import Receiver, running_receiver
+from tests.events.receiver import Receiver, running_receiver, secret_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-SECRET = "whsec_e2e_events"
+SECRET = secret_for("e2e_events")
 WELCOME = "Hi there, this is the support line. How can I help?"
 CONVOI_CALL = {
     "type": "web",

@@ -14,11 +14,11 @@ from livekit import api
 
 from tests.e2e.conftest import Stack, running_stack
 from tests.e2e.stack import Caller, dispatch, room_name, until
-from tests.events.receiver import Receiver, running_receiver
+from tests.events.receiver import Receiver, running_receiver, secret_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-SECRET = "whsec_e2e_outbox"
+SECRET = secret_for("e2e_outbox")
 LIVE_TRIES = 3  # the live policy's attempts per event
 
 

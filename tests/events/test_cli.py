@@ -23,6 +23,7 @@ def settings_for(outbox_dir: Path, *, url: str | None = None) -> Settings:
         WEBCALL_EVENTS_OUTBOX_DIR=str(outbox_dir),
         WEBCALL_EVENTS_URL=url,
         WEBCALL_EVENTS_SECRET=SecretStr(SECRET) if url else None,
+        WEBCALL_EVENTS_ALLOW_HTTP=True,
     )
 
 
@@ -36,7 +37,11 @@ def an_outbox_with_pending_dead_and_corrupt(directory: Path) -> None:
         attempts=3,
     )
     outbox.put(
-        an_event("AJ_d", "call.ended", created_at=now - 60, text="secret words"), job_id="AJ_d", status=422, attempts=1
+        an_event("AJ_d", "call.ended", created_at=now - 60, text="secret words"),
+        job_id="AJ_d",
+        status=422,
+        attempts=1,
+        dead_reason="refused",
     )
     (directory / "corrupt").mkdir()
     (directory / "corrupt" / "0000000000001-0-evt_x-AJ_x.json").write_text("{torn")

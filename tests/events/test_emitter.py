@@ -11,18 +11,21 @@ from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage
 from pydantic import SecretStr
 
 from agent.config.resolve import CallSources, resolve_call
-from agent.events.emitter import CallEvents, sinks_from
+from agent.events.delivery import WebhookSink
+from agent.events.emitter import CallEvents
 from agent.events.outbox import Outbox
 from agent.events.payload import CallFacts
+from agent.events.policy import DeliveryPolicy
 from agent.events.prices import load_prices
-from agent.events.redelivery import REDELIVERY_POLICY, Redeliverer
+from agent.events.redelivery import Redeliverer
+from agent.events.sinks import sinks_from
 from agent.events.spool import SpoolSink
-from agent.events.webhook import Policy, WebhookSink
 from agent.settings import Settings
 from agent.transcript import Transcript
-from tests.events.receiver import running_receiver
+from tests.events.outbox_helpers import a_sender
+from tests.events.receiver import running_receiver, secret_for
 
-SECRET = "whsec_emitter_test"
+SECRET = secret_for("emitter")
 CONVOI = {"type": "web", "agent_id": "agt_1", "metadata": {"source": "landing-page", "nested": {"a": [1, 2]}}}
 
 
@@ -41,7 +44,7 @@ def an_emitter(*, url: str, spool: Path, transcript: Transcript, include_content
         facts=CallFacts(job_id="AJ_emit", room="room-1", started_at=1_700_000_000.0),
         transcript=transcript,
         usage=usage,
-        sinks=[SpoolSink(spool), WebhookSink(url=url, secret=SECRET)],
+        sinks=[SpoolSink(spool), WebhookSink(sender=a_sender(url, secrets=(SECRET,)), policy=DeliveryPolicy())],
         prices=load_prices(Path("config")),
         include_content=include_content,
     )
@@ -98,6 +101,7 @@ def test_both_sinks_are_built_from_the_settings(tmp_path: Path) -> None:
         WEBCALL_EVENTS_DIR=str(tmp_path),
         WEBCALL_EVENTS_URL="http://127.0.0.1:9/hooks",
         WEBCALL_EVENTS_SECRET=SecretStr(SECRET),
+        WEBCALL_EVENTS_ALLOW_HTTP=True,
     )
 
     assert [type(sink) for sink in sinks_from(settings)] == [SpoolSink, WebhookSink]
@@ -111,9 +115,8 @@ async def test_a_call_whose_receiver_is_down_keeps_both_events_and_a_later_pass_
     outbox_dir = tmp_path / "outbox"
     async with running_receiver(SECRET, statuses=[503] * 3) as receiver:
         webhook = WebhookSink(
-            url=receiver.url,
-            secret=SECRET,
-            policy=Policy(attempts=3, budget_s=5.0, attempt_timeout_s=2.0, backoff_s=0.01),
+            sender=a_sender(receiver.url, secrets=(SECRET,)),
+            policy=DeliveryPolicy(attempts=3, budget_s=5.0, attempt_timeout_s=2.0, retry_pause_s=0.01),
             outbox=Outbox(outbox_dir),
         )
         events = CallEvents(
@@ -132,8 +135,8 @@ async def test_a_call_whose_receiver_is_down_keeps_both_events_and_a_later_pass_
         assert [r.status for r in receiver.requests] == [503, 503, 503]
         assert len(Outbox(outbox_dir).pending_jobs()["AJ_down"]) == 2
 
-        webhook_again = WebhookSink(url=receiver.url, secret=SECRET, policy=REDELIVERY_POLICY)
-        counts = await Redeliverer(Outbox(outbox_dir), webhook=webhook_again).run_once()
+        sender = a_sender(receiver.url, secrets=(SECRET,))
+        counts = await Redeliverer(Outbox(outbox_dir), sender=sender).run_once()
 
     assert counts.delivered == 2
     spooled = [json.loads(line) for line in (tmp_path / "spool" / "AJ_down.jsonl").read_text().splitlines()]

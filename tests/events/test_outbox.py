@@ -15,20 +15,16 @@ import pytest
 from pydantic import SecretStr
 
 from agent.errors import CorruptRecord, WebcallError
-from agent.events.emitter import sinks_from
-from agent.events.outbox import Outbox, Record
-from agent.events.webhook import Policy, WebhookSink
+from agent.events.delivery import WebhookSink
+from agent.events.outbox import Outbox
+from agent.events.record import Record
+from agent.events.sinks import sinks_from
 from agent.settings import Settings
-from tests.events.outbox_helpers import SECRET, a_redeliverer, an_event, files
+from tests.events.outbox_helpers import SECRET, a_redeliverer, a_sink, an_event, files
 from tests.events.receiver import running_receiver
 
 # Subprocesses import `tests.*` too: they run from the repository's root whatever pytest's working directory.
 ROOT = Path(__file__).resolve().parents[2]
-FAST = Policy(attempts=3, budget_s=10.0, attempt_timeout_s=2.0, backoff_s=0.01)
-
-
-def a_sink(url: str, outbox_dir: Path) -> WebhookSink:
-    return WebhookSink(url=url, secret=SECRET, policy=FAST, outbox=Outbox(outbox_dir))
 
 
 def record_of(path: Path) -> Record:
@@ -223,6 +219,7 @@ async def test_two_redeliverer_processes_send_each_event_exactly_once(tmp_path: 
             "WEBCALL_EVENTS_URL": receiver.url,
             "WEBCALL_EVENTS_SECRET": SECRET,
             "WEBCALL_EVENTS_OUTBOX_DIR": str(tmp_path),
+            "WEBCALL_EVENTS_ALLOW_HTTP": "true",
         }
         code = "import sys; from agent.events.cli import main; sys.exit(main(['redeliver', '--once']))"
         procs = [
@@ -392,6 +389,7 @@ def test_the_settings_webhook_sink_keeps_undelivered_events_in_the_configured_ou
         WEBCALL_EVENTS_URL="http://127.0.0.1:9/hooks",
         WEBCALL_EVENTS_SECRET=SecretStr(SECRET),
         WEBCALL_EVENTS_OUTBOX_DIR=str(tmp_path / "box"),
+        WEBCALL_EVENTS_ALLOW_HTTP=True,
     )
 
     (sink,) = sinks_from(settings)
@@ -447,12 +445,11 @@ async def test_a_live_send_cancelled_mid_request_leaves_the_event_pending(tmp_pa
 KILLED_SENDER = """
 import asyncio, sys, time
 from pathlib import Path
-from agent.events.outbox import Outbox
-from agent.events.webhook import WebhookSink
-from tests.events.outbox_helpers import SECRET, an_event
+from agent.events.policy import DeliveryPolicy
+from tests.events.outbox_helpers import a_sink, an_event
 
 url, directory = sys.argv[1], Path(sys.argv[2])
-sink = WebhookSink(url=url, secret=SECRET, outbox=Outbox(directory))
+sink = a_sink(url, directory, policy=DeliveryPolicy())
 asyncio.run(sink.send(an_event("AJ_kill", "call.ended", created_at=time.time()), job_id="AJ_kill"))
 """
 

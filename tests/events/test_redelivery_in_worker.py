@@ -39,6 +39,7 @@ async def test_a_started_worker_redelivers_what_its_outbox_holds(tmp_path: Path)
             WEBCALL_EVENTS_SECRET=SecretStr(SECRET),
             WEBCALL_EVENTS_OUTBOX_DIR=str(tmp_path),
             WEBCALL_EVENTS_REDELIVER_INTERVAL_S=0.05,
+            WEBCALL_EVENTS_ALLOW_HTTP=True,
         )
         server = a_server()
         redeliverer = redeliver_with(server, settings)
@@ -71,6 +72,7 @@ def test_an_outbox_that_cannot_be_written_is_reported_when_the_worker_is_built(
         WEBCALL_EVENTS_URL="http://127.0.0.1:9/hooks",
         WEBCALL_EVENTS_SECRET=SecretStr(SECRET),
         WEBCALL_EVENTS_OUTBOX_DIR=str(blocker / "outbox"),
+        WEBCALL_EVENTS_ALLOW_HTTP=True,
     )
 
     assert redeliver_with(a_server(), settings) is not None

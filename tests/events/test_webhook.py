@@ -8,12 +8,18 @@ import socket
 
 import pytest
 
+from agent.events.delivery import WebhookSink
 from agent.events.payload import Event
-from agent.events.webhook import Policy, WebhookSink
-from tests.events.receiver import running_receiver
+from agent.events.policy import DeliveryPolicy
+from tests.events.outbox_helpers import a_sender
+from tests.events.receiver import running_receiver, secret_for
 
-SECRET = "whsec_webhook_test"
-FAST = Policy(attempts=3, budget_s=10.0, attempt_timeout_s=2.0, backoff_s=0.05)
+SECRET = secret_for("webhook")
+FAST = DeliveryPolicy(attempts=3, budget_s=10.0, attempt_timeout_s=2.0, retry_pause_s=0.05)
+
+
+def a_webhook(url: str, *, policy: DeliveryPolicy = FAST) -> WebhookSink:
+    return WebhookSink(sender=a_sender(url, secrets=(SECRET,)), policy=policy)
 
 
 def an_event(*, text: str = "hello") -> Event:
@@ -27,7 +33,7 @@ def an_event(*, text: str = "hello") -> Event:
 
 async def test_an_event_is_posted_once_signed_with_its_idempotency_key() -> None:
     async with running_receiver(SECRET) as receiver:
-        delivery = await WebhookSink(url=receiver.url, secret=SECRET, policy=FAST).send(an_event(), job_id="AJ_job1")
+        delivery = await a_webhook(receiver.url).send(an_event(), job_id="AJ_job1")
 
     assert (delivery.delivered, delivery.status, delivery.attempts) == (True, 200, 1)
     (request,) = receiver.requests
@@ -40,7 +46,7 @@ async def test_an_event_is_posted_once_signed_with_its_idempotency_key() -> None
 
 async def test_a_500_is_retried_and_the_next_attempt_delivers_with_the_same_idempotency_key() -> None:
     async with running_receiver(SECRET, statuses=[500, 503]) as receiver:
-        delivery = await WebhookSink(url=receiver.url, secret=SECRET, policy=FAST).send(an_event(), job_id="AJ_job1")
+        delivery = await a_webhook(receiver.url).send(an_event(), job_id="AJ_job1")
 
     assert (delivery.delivered, delivery.status, delivery.attempts) == (True, 200, 3)
     assert [r.status for r in receiver.requests] == [500, 503, 200]
@@ -51,7 +57,7 @@ async def test_a_500_is_retried_and_the_next_attempt_delivers_with_the_same_idem
 
 async def test_a_400_is_not_retried() -> None:
     async with running_receiver(SECRET, statuses=[400]) as receiver:
-        delivery = await WebhookSink(url=receiver.url, secret=SECRET, policy=FAST).send(an_event(), job_id="AJ_job1")
+        delivery = await a_webhook(receiver.url).send(an_event(), job_id="AJ_job1")
 
     assert (delivery.delivered, delivery.status, delivery.attempts) == (False, 400, 1)
     assert len(receiver.requests) == 1
@@ -59,7 +65,7 @@ async def test_a_400_is_not_retried() -> None:
 
 async def test_a_receiver_failing_every_time_gets_the_bounded_number_of_attempts() -> None:
     async with running_receiver(SECRET, statuses=[500, 500, 500, 500, 500]) as receiver:
-        delivery = await WebhookSink(url=receiver.url, secret=SECRET, policy=FAST).send(an_event(), job_id="AJ_job1")
+        delivery = await a_webhook(receiver.url).send(an_event(), job_id="AJ_job1")
 
     assert (delivery.delivered, delivery.status, delivery.attempts) == (False, 500, 3)
     assert len(receiver.requests) == 3
@@ -75,18 +81,16 @@ def a_closed_port() -> int:
 async def test_a_refused_connection_is_retried_then_given_up_without_raising() -> None:
     url = f"http://127.0.0.1:{a_closed_port()}/hooks/calls"
 
-    delivery = await WebhookSink(url=url, secret=SECRET, policy=FAST).send(an_event(), job_id="AJ_job1")
+    delivery = await a_webhook(url).send(an_event(), job_id="AJ_job1")
 
     assert (delivery.delivered, delivery.status, delivery.attempts) == (False, None, 3)
 
 
 async def test_a_receiver_that_never_answers_is_given_up_when_the_budget_runs_out() -> None:
-    policy = Policy(attempts=3, budget_s=0.6, attempt_timeout_s=5.0, backoff_s=0.05)
+    policy = DeliveryPolicy(attempts=3, budget_s=0.6, attempt_timeout_s=5.0, retry_pause_s=0.05)
     async with running_receiver(SECRET) as receiver:
         receiver.hang = True
-        task = asyncio.ensure_future(
-            WebhookSink(url=receiver.url, secret=SECRET, policy=policy).send(an_event(), job_id="AJ_job1")
-        )
+        task = asyncio.ensure_future(a_webhook(receiver.url, policy=policy).send(an_event(), job_id="AJ_job1"))
         # the budget (0.6 s) ends the delivery; this outer bound only keeps a broken budget from hanging the test
         delivery = await asyncio.wait_for(task, timeout=5)
 
@@ -97,9 +101,7 @@ async def test_a_receiver_that_never_answers_is_given_up_when_the_budget_runs_ou
 async def test_delivery_logs_carry_no_body_and_no_url(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="webcall")
     async with running_receiver(SECRET, statuses=[500]) as receiver:
-        await WebhookSink(url=receiver.url, secret=SECRET, policy=FAST).send(
-            an_event(text="my card number is 4242"), job_id="AJ_job1"
-        )
+        await a_webhook(receiver.url).send(an_event(text="my card number is 4242"), job_id="AJ_job1")
         url = receiver.url
 
     assert caplog.records, "delivery should be logged"
