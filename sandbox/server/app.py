@@ -3,7 +3,7 @@
 Routes: ``/rtc`` and ``/rtc/v1`` (signaling websockets) with their ``/validate`` twins, ``/agent`` (workers),
 ``/twirp/livekit.RoomService/*`` and ``/twirp/livekit.AgentDispatchService/*``, ``GET /`` (health) and
 ``GET /sandbox/state`` (a JSON snapshot for QA, see ``introspect``).
-The server binds to loopback only.
+Every route answers CORS as livekit-server does (``cors``). The server binds to loopback only.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from aiohttp import web
 from livekit.protocol import models
 
-from . import introspect, network
+from . import cors, introspect, join, network
 from .agents import AgentDispatcher
 from .auth import DEV_API_KEY, DEV_API_SECRET, AuthError, Keys, require_video
 from .media import enable_opus_passthrough
 from .rooms import RoomManager
-from .rtc import ParticipantSession, decode_join_request
+from .rtc import ParticipantSession
 from .state import Participant, new_sid
 from .twirp import TwirpHandler
 
@@ -108,44 +108,16 @@ class _Routes:
     async def rtc_v1(self, request: web.Request) -> web.StreamResponse:
         if not self.server.v1_enabled:
             raise web.HTTPNotFound()
-        encoded = request.query.get("join_request")
-        if not encoded:
-            return web.Response(status=400, text="join_request missing")
-        join = decode_join_request(encoded)
-        return await self._join(
-            request,
-            v1=True,
-            resume_sid=join.participant_sid if join.reconnect else "",
-            auto_subscribe=join.connection_settings.auto_subscribe,
-            offer=join.publisher_offer,
-            metadata=join.metadata,
-            attributes=dict(join.participant_attributes),
-        )
+        try:
+            params = join.v1_params(request.query)
+        except join.BadJoinRequest as err:
+            return web.Response(status=400, text=str(err))
+        return await self._join(request, params)
 
     async def rtc_v0(self, request: web.Request) -> web.StreamResponse:
-        auto = request.query.get("auto_subscribe", "1") not in ("0", "false")
-        resume_sid = request.query.get("sid", "") if request.query.get("reconnect") in ("1", "true") else ""
-        return await self._join(
-            request,
-            v1=False,
-            resume_sid=resume_sid,
-            auto_subscribe=auto,
-            offer=None,
-            metadata="",
-            attributes={},
-        )
+        return await self._join(request, join.v0_params(request.query))
 
-    async def _join(
-        self,
-        request: web.Request,
-        *,
-        v1: bool,
-        resume_sid: str,
-        auto_subscribe: bool,
-        offer: object,
-        metadata: str,
-        attributes: dict[str, str],
-    ) -> web.StreamResponse:
+    async def _join(self, request: web.Request, params: join.JoinParams) -> web.StreamResponse:
         try:
             claims = self.server.keys.verify(_bearer(request))
             grants = require_video(claims)
@@ -155,7 +127,7 @@ class _Routes:
             return web.Response(status=401, text="token needs roomJoin, room and identity")
         ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
-        resumable = self._resumable(grants.room, identity=claims.identity, sid=resume_sid)
+        resumable = self._resumable(grants.room, identity=claims.identity, sid=params.resume_sid)
         if resumable is not None:
             await (await resumable.resume(ws))
             return ws
@@ -167,8 +139,10 @@ class _Routes:
             identity=claims.identity,
             name=claims.name,
             kind=_KINDS.get(claims.kind, models.ParticipantInfo.Kind.STANDARD),
-            metadata=metadata or claims.metadata,
-            attributes={**(claims.attributes or {}), **attributes},
+            metadata=params.metadata or claims.metadata,
+            attributes={**(claims.attributes or {}), **(params.attributes or {})},
+            client_protocol=params.client.client_protocol,
+            capabilities=list(params.client.capabilities),
             permission=models.ParticipantPermission(
                 can_subscribe=grants.can_subscribe,
                 can_publish=grants.can_publish,
@@ -184,12 +158,12 @@ class _Routes:
             manager=self.server.rooms,
             room=room,
             participant=participant,
-            v1=v1,
-            auto_subscribe=auto_subscribe,
+            v1=params.v1,
+            auto_subscribe=params.auto_subscribe,
             ping_timeout=self.server.ping_timeout,
         )
         participant.session = session
-        await session.run(join_offer=offer if v1 else None)  # type: ignore[arg-type]
+        await session.run(join_offer=params.offer)
         return ws
 
 
@@ -208,7 +182,7 @@ def _resumable_session(server: SandboxServer, room_name: str, *, identity: str, 
 def build_app(server: SandboxServer) -> web.Application:
     routes = _Routes(server)
     twirp = TwirpHandler(keys=server.keys, rooms=server.rooms, agents=server.agents)
-    app = web.Application()
+    app = web.Application(middlewares=[cors.middleware])
     app.router.add_get("/", routes.health)
     app.router.add_get("/sandbox/state", introspect.handler(keys=server.keys, rooms=server.rooms, agents=server.agents))
     app.router.add_get("/rtc/v1", routes.rtc_v1)

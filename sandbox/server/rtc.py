@@ -12,9 +12,7 @@ matches media to a publication it already learnt from a ``ParticipantUpdate``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import gzip
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -38,16 +36,6 @@ SERVER_VERSION = "1.9.0-sandbox"
 PROTOCOL_VERSION = 16
 PING_INTERVAL_S = 5
 PING_TIMEOUT_S = 15
-
-
-def decode_join_request(encoded: str) -> rtc_pb.JoinRequest:
-    """Decode the v1 ``join_request`` query parameter (base64url ``WrappedJoinRequest``, maybe gzipped)."""
-    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    wrapped = rtc_pb.WrappedJoinRequest.FromString(raw)
-    payload = wrapped.join_request
-    if wrapped.compression == rtc_pb.WrappedJoinRequest.Compression.GZIP:
-        payload = gzip.decompress(payload)
-    return rtc_pb.JoinRequest.FromString(payload)
 
 
 class ParticipantSession:
@@ -144,7 +132,7 @@ class ParticipantSession:
         try:
             await self.manager.join(self.room, self.participant)
             self.send(rtc_pb.SignalResponse(join=self._join_response()))
-            if join_offer is not None and join_offer.sdp:
+            if join_offer is not None:
                 await self._peers.on_offer(join_offer)
             if self.auto_subscribe:
                 for other in self.manager.visible(self.room, exclude=self.participant.identity):

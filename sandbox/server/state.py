@@ -74,6 +74,8 @@ class Participant:
     version: int = 1
     tracks: dict[str, Track] = field(default_factory=dict)  # by track sid
     hidden: bool = False
+    client_protocol: int = 0  # from the client's ClientInfo, passed on to the others as livekit-server does
+    capabilities: list[int] = field(default_factory=list)  # ClientInfo.Capability values
     session: Connection | None = None
 
     def bump(self) -> None:
@@ -107,6 +109,8 @@ class Participant:
             is_publisher=bool(self.tracks),
             kind=self.kind,  # type: ignore[arg-type]
             attributes=self.attributes,
+            client_protocol=self.client_protocol,
+            capabilities=self.capabilities,  # type: ignore[arg-type]
         )
 
 
