@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from agent.events.cli import main
 from agent.events.outbox import Outbox
+from agent.events.signing import parse_secrets
 from agent.settings import Settings
 from tests.events.outbox_helpers import SECRET, an_event, files
 from tests.events.receiver import running_receiver
@@ -130,3 +131,28 @@ async def asyncio_to_thread_main(argv: list[str], settings: Settings, out: io.St
     import asyncio
 
     return await asyncio.to_thread(main, argv, settings=settings, out=out)
+
+
+def test_redeliver_to_an_http_url_without_the_development_setting_exits_two_naming_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        WEBCALL_EVENTS_OUTBOX_DIR=str(tmp_path),
+        WEBCALL_EVENTS_URL="http://127.0.0.1:9/hooks",
+        WEBCALL_EVENTS_SECRET=SecretStr(SECRET),
+    )
+
+    assert main(["redeliver", "--once"], settings=settings) == 2
+    err = capsys.readouterr().err
+    assert "WEBCALL_EVENTS_ALLOW_HTTP" in err
+    assert "127.0.0.1" not in err
+
+
+def test_new_secret_prints_a_whsec_secret_the_settings_accept(tmp_path: Path) -> None:
+    out = io.StringIO()
+
+    assert main(["new-secret"], settings=settings_for(tmp_path), out=out) == 0
+
+    secret = out.getvalue().strip()
+    assert parse_secrets(secret) == (secret,)

@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
+from pathlib import Path
 
 import pytest
 
 from agent.events.delivery import WebhookSink
 from agent.events.payload import Event
 from agent.events.policy import DeliveryPolicy
+from agent.events.signing import verify
+from agent.events.sinks import sinks_from
+from agent.settings import Settings
 from tests.events.outbox_helpers import a_sender
-from tests.events.receiver import running_receiver, secret_for
+from tests.events.receiver import running_receiver, secret_for, verifies
 
 SECRET = secret_for("webhook")
 FAST = DeliveryPolicy(attempts=3, budget_s=10.0, attempt_timeout_s=2.0, retry_pause_s=0.05)
@@ -110,3 +115,65 @@ async def test_delivery_logs_carry_no_body_and_no_url(caplog: pytest.LogCaptureF
         assert "4242" not in rendered
         assert url not in rendered
         assert SECRET not in rendered
+
+
+async def test_every_attempt_carries_the_event_id_as_webhook_id_and_a_signature_the_library_verifies() -> None:
+    async with running_receiver(SECRET, statuses=[500, 503]) as receiver:
+        await a_webhook(receiver.url).send(an_event(), job_id="AJ_job1")
+
+    assert [r.status for r in receiver.requests] == [500, 503, 200]
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {"evt_1"}
+    assert all(verifies(SECRET, headers=r.headers, body=r.body) for r in receiver.requests)
+    assert all("Webcall-Signature" not in r.headers for r in receiver.requests)
+
+
+def webhook_settings(url: str, **extra: object) -> Settings:
+    return Settings.model_validate({"WEBCALL_EVENTS_URL": url, "WEBCALL_EVENTS_SECRET": SECRET, **extra})
+
+
+def test_an_http_webhook_url_is_refused_and_the_reason_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="webcall")
+
+    assert sinks_from(webhook_settings("http://127.0.0.1:9/hooks")) == []
+
+    (record,) = [r for r in caplog.records if r.getMessage() == "call events webhook disabled"]
+    assert "WEBCALL_EVENTS_ALLOW_HTTP" in str(getattr(record, "reason", ""))
+    assert "127.0.0.1" not in record.getMessage() + repr(vars(record))
+
+
+@pytest.mark.parametrize(
+    ("url", "extra", "built"),
+    [
+        ("https://hooks.example.invalid/calls", {}, True),
+        ("http://127.0.0.1:9/hooks", {"WEBCALL_EVENTS_ALLOW_HTTP": True}, True),
+        ("ftp://hooks.example.invalid/calls", {"WEBCALL_EVENTS_ALLOW_HTTP": True}, False),
+        ("https://hooks.example.invalid/calls", {"WEBCALL_EVENTS_SECRET": "not-a-whsec-secret"}, False),
+    ],
+    ids=["https", "http allowed for development", "another scheme", "a secret that is not whsec_"],
+)
+def test_the_webhook_is_built_only_for_https_or_allowed_http_and_a_whsec_secret(
+    url: str, extra: dict[str, object], built: bool
+) -> None:
+    sinks = sinks_from(webhook_settings(url, **extra))
+
+    assert [type(sink) for sink in sinks] == ([WebhookSink] if built else [])
+
+
+async def test_the_legacy_signature_header_is_sent_only_with_its_setting(tmp_path: Path) -> None:
+    async with running_receiver(SECRET) as receiver:
+        for legacy in (False, True):
+            settings = webhook_settings(
+                receiver.url,
+                WEBCALL_EVENTS_ALLOW_HTTP=True,
+                WEBCALL_EVENTS_LEGACY_SIGNATURE=legacy,
+                WEBCALL_EVENTS_OUTBOX_DIR=str(tmp_path),
+            )
+            (sink,) = sinks_from(settings)
+            assert isinstance(sink, WebhookSink)
+            await sink.send(an_event(), job_id="AJ_job1")
+
+    without, with_legacy = receiver.requests
+    assert "Webcall-Signature" not in without.headers
+    assert verify(SECRET, header=with_legacy.headers["Webcall-Signature"], body=with_legacy.body, now=time.time())
+    assert without.signature_valid
+    assert with_legacy.signature_valid
