@@ -38,6 +38,7 @@ from agent import framework
 from agent.config.call_config import Ambience, CallConfig, Limits, Welcome
 from agent.log import get_logger
 from agent.pipeline import SttEngine, TtsEngine, tts_options
+from agent.providers import base_language
 
 logger = get_logger("conversation")
 
@@ -270,19 +271,11 @@ def ambience_clip(name: str) -> BuiltinAudioClip:
 
 
 def _update_tts(engine: TtsEngine | None, config: CallConfig) -> None:
+    """Voice and speed onto the chain's first TTS, in its provider's terms (`pipeline.tts_options`)."""
     target = _primary_tts(engine)
-    options = tts_options(config.tts)
-    match target:
-        case openai.TTS():
-            target.update_options(voice=str(options["voice"]), speed=float(str(options["speed"])))
-        case deepgram.TTS():
-            target.update_options(model=str(options["model"]), speed=float(str(options["speed"])))
-        case None:
-            return
-        case _:
-            update: Callable[..., None] | None = getattr(target, "update_options", None)
-            if update is not None:
-                update(**options)
+    update: Callable[..., None] | None = getattr(target, "update_options", None)
+    if update is not None:
+        update(**tts_options(config.tts))
 
 
 def _update_stt(engine: SttEngine | None, language: str) -> None:
@@ -291,7 +284,11 @@ def _update_stt(engine: SttEngine | None, language: str) -> None:
         case deepgram.STT():
             target.update_options(language=language)
         case openai.STT():
-            target.update_options(language="en" if language == "multi" else language.split("-")[0])
+            # As the pipeline builds it: with two languages ("multi") the model detects the language itself.
+            if language == "multi":
+                target.update_options(detect_language=True)
+            else:
+                target.update_options(language=base_language(language), detect_language=False)
         case _:
             return
 
@@ -304,7 +301,8 @@ def _primary_tts(engine: TtsEngine | None) -> TtsEngine | None:
 
 
 def _primary_stt(engine: SttEngine | None) -> SttEngine | None:
+    """The chain's first STT, unwrapped from the VAD-driven ``StreamAdapter`` a non-streaming STT sits behind."""
     if isinstance(engine, stt.FallbackAdapter):
         members: tuple[SttEngine, ...] = framework.fallback_members(engine)
-        return members[0] if members else None
-    return engine
+        engine = members[0] if members else None
+    return engine.wrapped_stt if isinstance(engine, stt.StreamAdapter) else engine

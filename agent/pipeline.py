@@ -7,9 +7,10 @@ Contract:
 - Base URLs come from settings (``OPENAI_BASE_URL``, ``DEEPGRAM_BASE_URL``), so self-hosted and proxy endpoints work.
   With a base URL but no key (a local OpenAI-compatible server) a placeholder key is passed, because the OpenAI
   client refuses to start without one.
-- Voice, speed and language are translated into each provider's own terms: OpenAI takes ``speed`` 0.25-4.0;
-  Deepgram's model *is* the voice and its speed is 0.7-1.5; a voice from another provider's vocabulary falls back to
-  that provider's default rather than failing the call.
+- Voice, speed and language are translated into each provider's own terms from the provider table
+  (`agent.providers`: speed ranges, whether the model is the voice, the defaults); a voice from another provider's
+  vocabulary falls back to that provider's default rather than failing the call. A fallback TTS speaks the call's
+  language with its first voice that does, and is left out of the chain when none of its voices does.
 - One OpenAI HTTP client per process (`Shared`, made in the worker's ``setup_fnc`` with the VAD): building one costs
   an SSL context, hundreds of milliseconds on a busy 2-core machine, which would otherwise be paid per call.
 - Nothing here reads metadata, and no key ever leaves through a log message or an error.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, assert_never
 
@@ -34,7 +36,8 @@ from livekit.plugins import deepgram, openai, silero
 from agent.config.call_config import CallConfig, ConfigWarning, Source, SttConfig, TtsConfig
 from agent.config.diagnostics import warn
 from agent.errors import PipelineError
-from agent.settings import Settings, SttProvider, TtsProvider
+from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, SttProvider, TtsProvider, base_language
+from agent.settings import Settings
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -42,22 +45,9 @@ if TYPE_CHECKING:
 # Sent to a local OpenAI-compatible server that needs no key; never sent to api.openai.com (no base URL there).
 LOCAL_PLACEHOLDER_KEY: Final = "not-needed"
 
-OPENAI_SPEED_RANGE: Final = (0.25, 4.0)
-DEEPGRAM_SPEED_RANGE: Final = (0.7, 1.5)
-DEFAULT_OPENAI_VOICE: Final = "alloy"
-DEFAULT_DEEPGRAM_VOICE: Final = "aura-2-thalia-en"
-DEFAULT_OPENAI_TTS_MODEL: Final = "gpt-4o-mini-tts"
-DEFAULT_OPENAI_STT_MODEL: Final = "gpt-4o-mini-transcribe"
-DEFAULT_DEEPGRAM_STT_MODEL: Final = "nova-3"
-OPENAI_VOICES: Final = frozenset(
-    {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
-)
 SttEngine: TypeAlias = stt.STT[Any]
 LlmEngine: TypeAlias = llm.LLM[Any]
 TtsEngine: TypeAlias = tts.TTS[Any]
-
-_CLOUD_STT: Final[tuple[SttProvider, ...]] = ("deepgram", "openai")
-_CLOUD_TTS: Final[tuple[TtsProvider, ...]] = ("openai", "deepgram")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,21 +118,22 @@ def with_available_providers(config: CallConfig, *, settings: Settings, shared: 
     """`config` with each STT/TTS provider this deployment cannot serve replaced by one it can.
 
     The replacement is the process default (``WEBCALL_STT_PROVIDER``/``WEBCALL_TTS_PROVIDER``) or else the other
-    cloud provider, with that provider's default model and voice and the call's language and speed; the config says
+    cloud provider, with that provider's default model, its first voice that speaks the call's language (else its
+    default voice) and the call's language and speed; the config says
     so with ``provider_unavailable`` and ``default`` provenance. When nothing can serve a role the config is left
     as it is and `build` raises.
     """
     warnings: list[ConfigWarning] = []
     provenance: dict[str, Source] = {}
     stt_config, tts_config = config.stt, config.tts
-    stt_alt = _replacement(config.stt.provider, (settings.stt_provider, *_CLOUD_STT), settings=settings, shared=shared)
+    stt_alt = _replacement(config.stt.provider, (settings.stt_provider, *CLOUD_STT), settings=settings, shared=shared)
     if stt_alt is not None:
         stt_config = SttConfig(provider=stt_alt, language=config.stt.language)
         warnings.append(warn("provider_unavailable", "stt.provider"))
         provenance.update({"stt.provider": "default", "stt.model": "default"})
-    tts_alt = _replacement(config.tts.provider, (settings.tts_provider, *_CLOUD_TTS), settings=settings, shared=shared)
+    tts_alt = _replacement(config.tts.provider, (settings.tts_provider, *CLOUD_TTS), settings=settings, shared=shared)
     if tts_alt is not None:
-        tts_config = TtsConfig(provider=tts_alt, speed=config.tts.speed)
+        tts_config = _tts_of(tts_alt, language=config.language.primary, speed=config.tts.speed)
         warnings.append(warn("provider_unavailable", "tts.provider"))
         provenance.update({"tts.provider": "default", "tts.model": "default", "tts.voice": "default"})
     if not warnings:
@@ -192,7 +183,7 @@ def build(config: CallConfig, *, settings: Settings, shared: Shared) -> Pipeline
     return Pipeline(
         stt=build_stt(config.stt, settings=settings, shared=shared),
         llm=build_llm(config, settings=settings, shared=shared),
-        tts=build_tts(config.tts, settings=settings, shared=shared),
+        tts=build_tts(config.tts, settings=settings, shared=shared, language=config.language.primary),
     )
 
 
@@ -210,110 +201,130 @@ def build_llm(config: CallConfig, *, settings: Settings, shared: Shared) -> LlmE
 
 def build_stt(config: SttConfig, *, settings: Settings, shared: Shared) -> SttEngine:
     """The configured STT, then every other configured cloud STT as fallbacks."""
-    chain = [_one_stt(config, settings=settings, shared=shared)]
-    if config.provider in _CLOUD_STT:
-        chain += [
-            _one_stt(SttConfig(provider=p, language=config.language), settings=settings, shared=shared)
-            for p in _CLOUD_STT
-            if p != config.provider and _can_serve(p, settings=settings, shared=shared)
-        ]
-    if len(chain) == 1:
-        return chain[0]
-    return stt.FallbackAdapter(chain, vad=shared.vad)
+
+    def one(provider: SttProvider) -> SttEngine:
+        spec = config if provider == config.provider else SttConfig(provider=provider, language=config.language)
+        return _one_stt(spec, settings=settings, shared=shared)
+
+    chain = fallback_chain(config.provider, CLOUD_STT, one, settings=settings, shared=shared)
+    return chain[0] if len(chain) == 1 else stt.FallbackAdapter(chain, vad=shared.vad)
 
 
-def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared) -> TtsEngine:
-    """The configured TTS, then every other configured cloud TTS (with its own default voice) as fallbacks."""
-    chain = [_one_tts(config, settings=settings, shared=shared)]
-    if config.provider in _CLOUD_TTS:
-        chain += [
-            _one_tts(TtsConfig(provider=p, speed=config.speed), settings=settings, shared=shared)
-            for p in _CLOUD_TTS
-            if p != config.provider and _can_serve(p, settings=settings, shared=shared)
-        ]
-    if len(chain) == 1:
-        return chain[0]
-    return tts.FallbackAdapter(chain)
+def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared, language: str | None = None) -> TtsEngine:
+    """The configured TTS, then every other configured cloud TTS as fallbacks.
+
+    A fallback speaks with its first voice for `language` (the call's primary); with `language` given, a provider
+    none of whose voices speaks it is left out. Without it, each fallback has its default voice.
+    """
+
+    def one(provider: TtsProvider) -> TtsEngine:
+        spec = config if provider == config.provider else _tts_of(provider, language=language, speed=config.speed)
+        return _one_tts(spec, settings=settings, shared=shared)
+
+    def speaks(provider: TtsProvider) -> bool:
+        return language is None or provider == config.provider or bool(TTS[provider].voices_for(language))
+
+    chain = fallback_chain(config.provider, tuple(filter(speaks, CLOUD_TTS)), one, settings=settings, shared=shared)
+    return chain[0] if len(chain) == 1 else tts.FallbackAdapter(chain)
+
+
+_Engine = TypeVar("_Engine")
+
+
+def fallback_chain(
+    asked: _Provider,
+    cloud: tuple[_Provider, ...],
+    one: Callable[[_Provider], _Engine],
+    *,
+    settings: Settings,
+    shared: Shared,
+) -> list[_Engine]:
+    """`asked`'s engine, then one for each other cloud provider this deployment can serve, in `cloud` order.
+
+    An offline provider (not in `cloud`) gets no fallbacks: it is for development and tests.
+    """
+    chain = [one(asked)]
+    if asked in cloud:
+        chain += [one(p) for p in cloud if p != asked and _can_serve(p, settings=settings, shared=shared)]
+    return chain
+
+
+def _tts_of(provider: TtsProvider, *, language: str | None, speed: float) -> TtsConfig:
+    """`provider` with its default model and the first voice for `language` (its default voice without one)."""
+    spec = TTS[provider]
+    voice = spec.default_voice if language is None else spec.voice_for_language(language)
+    return TtsConfig(
+        provider=provider, voice=voice, model=voice if spec.model_is_voice else spec.default_model, speed=speed
+    )
 
 
 def _one_stt(config: SttConfig, *, settings: Settings, shared: Shared) -> SttEngine:
+    spec = STT[config.provider]
+    model = config.model if config.model in spec.models else spec.default_model
     match config.provider:
         case "deepgram":
             return deepgram.STT(
-                model=config.model if config.model.startswith("nova") else DEFAULT_DEEPGRAM_STT_MODEL,
+                model=model,
                 language=config.language,
                 api_key=_deepgram_key(settings, role="stt"),
                 base_url=_deepgram_url(settings, "listen"),
             )
         case "openai":
             return openai.STT(
-                model=config.model if not config.model.startswith("nova") else DEFAULT_OPENAI_STT_MODEL,
+                model=model,
                 # OpenAI has no "multi": with two languages it detects the language itself.
-                language=_primary(config.language),
+                language=base_language(config.language),
                 detect_language=config.language == "multi",
                 client=_openai_client(shared, role="stt"),
             )
         case "whisper":
             from agent.offline.whisper_stt import WhisperSTT  # optional extra
 
-            return WhisperSTT(language=_primary(config.language))
+            return WhisperSTT(language=base_language(config.language))
         case _ as unreachable:
             assert_never(unreachable)
 
 
 def _one_tts(config: TtsConfig, *, settings: Settings, shared: Shared) -> TtsEngine:
+    options = tts_options(config)
     match config.provider:
         case "openai":
+            spec = TTS["openai"]
             return openai.TTS(
-                model=config.model if not config.model.startswith("aura") else DEFAULT_OPENAI_TTS_MODEL,
-                voice=config.voice if config.voice in OPENAI_VOICES else DEFAULT_OPENAI_VOICE,
-                speed=_clamp(config.speed, OPENAI_SPEED_RANGE),
+                model=config.model if config.model in spec.models else spec.default_model,
+                voice=str(options["voice"]),
+                speed=options["speed"],
                 response_format=settings.openai_tts_format,
                 client=_openai_client(shared, role="tts"),
             )
         case "deepgram":
             return deepgram.TTS(
-                model=deepgram_voice(config),
-                speed=_clamp(config.speed, DEEPGRAM_SPEED_RANGE),
+                model=str(options["model"]),
+                speed=options["speed"],
                 api_key=_deepgram_key(settings, role="tts"),
                 base_url=_deepgram_url(settings, "speak"),
             )
         case "piper":
             from agent.offline.piper_tts import PiperTTS  # optional extra
 
-            return PiperTTS(voice=config.voice, speed=_clamp(config.speed, OPENAI_SPEED_RANGE))
+            return PiperTTS(voice=str(options["voice"]), speed=options["speed"])
         case _ as unreachable:
             assert_never(unreachable)
 
 
-def deepgram_voice(config: TtsConfig) -> str:
-    """Deepgram's model-as-voice: an ``aura`` voice as given, the model if that is one, else the default."""
-    for candidate in (config.voice, config.model):
-        if candidate.startswith("aura"):
-            return candidate
-    return DEFAULT_DEEPGRAM_VOICE
+def provider_voice(config: TtsConfig) -> str:
+    """The voice in the provider's terms: the configured one if the provider has it, for a provider whose model is
+    the voice the model if that is one, else the provider's default."""
+    spec = TTS[config.provider]
+    candidates = (config.voice, config.model) if spec.model_is_voice else (config.voice,)
+    return next((c for c in candidates if spec.has(c)), spec.default_voice)
 
 
-def tts_options(config: TtsConfig) -> dict[str, object]:
-    """The options a mid-call change passes to ``update_options`` of the built TTS, in its provider's terms."""
-    match config.provider:
-        case "openai":
-            voice = config.voice if config.voice in OPENAI_VOICES else DEFAULT_OPENAI_VOICE
-            return {"voice": voice, "speed": _clamp(config.speed, OPENAI_SPEED_RANGE)}
-        case "deepgram":
-            return {"model": deepgram_voice(config), "speed": _clamp(config.speed, DEEPGRAM_SPEED_RANGE)}
-        case "piper":
-            return {"voice": config.voice, "speed": _clamp(config.speed, OPENAI_SPEED_RANGE)}
-        case _ as unreachable:
-            assert_never(unreachable)
-
-
-def _primary(language: str) -> str:
-    return "en" if language == "multi" else language.split("-")[0]
-
-
-def _clamp(value: float, bounds: tuple[float, float]) -> float:
-    return min(max(value, bounds[0]), bounds[1])
+def tts_options(config: TtsConfig) -> dict[str, Any]:
+    """The voice and speed in the provider's terms: what it is built with, and what a mid-call change passes to
+    ``update_options`` (the voice under ``voice`` or ``model``, as the provider table says)."""
+    spec = TTS[config.provider]
+    return {spec.voice_option: provider_voice(config), "speed": spec.clamp(config.speed)}
 
 
 def _openai_base_url(settings: Settings) -> str | None:

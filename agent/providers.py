@@ -6,12 +6,14 @@ languages each voice speaks and each STT model hears, the speed range, the defau
 voice, and which option a mid-call voice change sets.
 
 Languages are base ISO 639 codes (``pt`` for ``pt-BR``); ``None`` means "any language". The Deepgram lists are
-Deepgram's documented ones (Aura-2 voices per language, Nova-3 and Nova-2 languages, as of 2026); a deployment
-that needs a voice not listed here sets ``WEBCALL_ALLOWED_TTS_VOICES``, which is also its allowlist.
+Deepgram's documented ones (Aura-2 voices per language, Nova-3 and Nova-2 languages, as of 2026). A Deepgram voice
+not listed that follows Deepgram's naming (``aura-2-<name>-<language>``) is accepted when it is on
+``WEBCALL_ALLOWED_TTS_VOICES``; the default allowlist is the table's voices.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -54,19 +56,31 @@ class TtsSpec:
     speed: tuple[float, float]
     # The ``update_options`` keyword a mid-call voice change sets on the built TTS (``speed`` is always set too).
     voice_option: Literal["voice", "model"]
+    # Voices beyond the table that follow the provider's naming; the group ``language`` is the one they speak.
+    voice_pattern: re.Pattern[str] | None = None
     offline: bool = False
 
     @property
     def model_is_voice(self) -> bool:
         return not self.models
 
+    def has(self, voice: str) -> bool:
+        return voice in self.voices or bool(self.voice_pattern and self.voice_pattern.fullmatch(voice))
+
     def speaks(self, voice: str, language: str) -> bool:
-        languages = self.voices.get(voice, frozenset())
-        return languages is None or base_language(language) in languages
+        if voice in self.voices:
+            languages = self.voices[voice]
+            return languages is None or base_language(language) in languages
+        named = self.voice_pattern.fullmatch(voice) if self.voice_pattern else None
+        return named is not None and named["language"] == base_language(language)
 
     def voices_for(self, language: str) -> tuple[str, ...]:
         """The voices that speak `language`, in table order."""
         return tuple(voice for voice in self.voices if self.speaks(voice, language))
+
+    def voice_for_language(self, language: str) -> str:
+        """The first voice that speaks `language`, else the default voice."""
+        return next(iter(self.voices_for(language)), self.default_voice)
 
     def clamp(self, speed: float) -> float:
         return min(max(speed, self.speed[0]), self.speed[1])
@@ -229,15 +243,16 @@ TTS: Final[Mapping[TtsProvider, TtsSpec]] = {
         default_model="aura-2-thalia-en",
         speed=(0.7, 1.5),
         voice_option="model",
+        # Deepgram names its voices model-name-language: ``aura-2-hector-fr``, ``aura-luna-en``.
+        voice_pattern=re.compile(r"aura(?:-2)?-[a-z]+-(?P<language>[a-z]{2})"),
     ),
-    # The one bundled offline voice; `PiperTTS` takes 0.25-4.0 (its length scale), the table's range is what
-    # still sounds like speech.
+    # The one bundled offline voice. `PiperTTS` takes this range too (speed divides its phoneme length scale).
     "piper": TtsSpec(
         voices={"en_US-joe-medium": frozenset({"en"})},
         default_voice="en_US-joe-medium",
         models=frozenset(),
         default_model="en_US-joe-medium",
-        speed=(0.5, 2.0),
+        speed=(0.25, 4.0),
         voice_option="voice",
         offline=True,
     ),

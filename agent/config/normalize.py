@@ -27,7 +27,7 @@ plus profiles) that a refused value falls back to. Provider knowledge comes from
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Container
 
 from agent.config.call_config import SOURCES_BY_PRECEDENCE
 from agent.config.diagnostics import warn
@@ -107,14 +107,24 @@ def _fit_stt_model(draft: Draft) -> None:
 
 def _fit_tts(draft: Draft) -> None:
     spec = tts_spec(draft.text("tts.provider"))
-    _fit(draft, "tts.voice", spec.voices, spec.default_voice)
+    _fit(draft, "tts.voice", _Offered(spec.has), spec.default_voice)
     if spec.model_is_voice:
         draft.fields["tts.model"] = draft.fields["tts.voice"]
     else:
         _fit(draft, "tts.model", spec.models, spec.default_model)
 
 
-def _fit(draft: Draft, path: str, offered: Collection[str], default: str) -> None:
+class _Offered:
+    """What a provider offers, as a membership test (a voice may be named by a pattern, not only listed)."""
+
+    def __init__(self, has: Callable[[str], bool]) -> None:
+        self._has = has
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._has(name)
+
+
+def _fit(draft: Draft, path: str, offered: Container[str], default: str) -> None:
     """A value the provider does not have -> the base value if it fits, else the provider's default.
 
     Only values from metadata or the caller are reported: a built-in default or a profile written for another

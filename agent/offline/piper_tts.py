@@ -20,9 +20,11 @@ from livekit.agents import APIConnectOptions, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 
+from agent.providers import TTS
+
 logger = logging.getLogger(__name__)
 
-VOICE = "en_US-joe-medium"
+VOICE = TTS["piper"].default_voice
 SAMPLE_RATE = 22050
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _synthesis_lock = threading.Lock()
@@ -47,8 +49,7 @@ class PiperTTS(tts.TTS[Literal["metrics_collected", "error"]]):
 
     def __init__(self, *, voice: str = VOICE, speed: float = 1.0) -> None:
         super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=SAMPLE_RATE, num_channels=1)
-        if not 0.25 <= speed <= 4.0:
-            raise ValueError("speed must be between 0.25 and 4.0")
+        _check_speed(speed)
         self._opts = _Options(voice=voice, speed=speed)
         self._warn_voice(voice)
 
@@ -75,8 +76,7 @@ class PiperTTS(tts.TTS[Literal["metrics_collected", "error"]]):
     def update_options(self, *, voice: NotGivenOr[str] = NOT_GIVEN, speed: NotGivenOr[float] = NOT_GIVEN) -> None:
         """Change voice or speed for the next synthesis (mid-call updates)."""
         if is_given(speed):
-            if not 0.25 <= speed <= 4.0:
-                raise ValueError("speed must be between 0.25 and 4.0")
+            _check_speed(speed)
             self._opts.speed = speed
         if is_given(voice):
             self._opts.voice = voice
@@ -108,6 +108,12 @@ class ChunkedStream(tts.ChunkedStream):
             if sentence:
                 output_emitter.push(await asyncio.to_thread(_synthesize, sentence, self._opts.speed))
         output_emitter.flush()
+
+
+def _check_speed(speed: float) -> None:
+    low, high = TTS["piper"].speed
+    if not low <= speed <= high:
+        raise ValueError(f"speed must be between {low} and {high}")
 
 
 def _synthesize(text: str, speed: float) -> bytes:

@@ -18,7 +18,8 @@ from tests.config.conftest import MakeSettings, Resolve, codes
         ("openai", 3.0, 3.0),
         ("deepgram", 0.5, 0.7),
         ("deepgram", 1.6, 1.5),
-        ("piper", 3.0, 2.0),
+        ("piper", 3.0, 3.0),
+        ("piper", 5.0, 4.0),
     ],
 )
 def test_tts_speed_is_clamped_to_the_providers_range(

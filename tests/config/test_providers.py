@@ -121,6 +121,14 @@ def test_the_settings_allowlists_default_to_the_provider_table() -> None:
 
 
 def test_the_piper_speed_range_is_one_range() -> None:
-    # normalize clamps with it and the pipeline builds PiperTTS with it: both read TTS["piper"].speed.
-    assert TTS["piper"].speed == (0.5, 2.0)
-    assert TTS["piper"].clamp(3.0) == 2.0
+    # normalize clamps with it, the pipeline builds PiperTTS with it and PiperTTS checks it: all read TTS["piper"].
+    assert TTS["piper"].speed == (0.25, 4.0)
+    assert TTS["piper"].clamp(5.0) == 4.0
+
+
+def test_a_deepgram_voice_named_like_deepgrams_beyond_the_table_is_taken_when_allowed(
+    resolve: Resolve, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(WEBCALL_TTS_PROVIDER="deepgram", WEBCALL_ALLOWED_TTS_VOICES="aura-2-hector-fr")
+    config = resolve(job={"language": "fr", "tts": {"voice": "aura-2-hector-fr"}}, with_settings=settings)
+    assert (config.tts.voice, config.tts.model, config.warnings) == ("aura-2-hector-fr", "aura-2-hector-fr", ())

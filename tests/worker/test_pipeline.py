@@ -6,9 +6,10 @@ import pytest
 from livekit.agents import stt, tts
 from livekit.plugins import deepgram, openai
 
-from agent import pipeline
+from agent import framework, pipeline
 from agent.config.call_config import CallConfig, LlmConfig, SttConfig, TtsConfig
 from agent.errors import PipelineError
+from agent.providers import TTS
 from agent.settings import Settings
 
 
@@ -60,9 +61,9 @@ def test_a_voice_from_another_vocabulary_falls_back_to_the_providers_default() -
         TtsConfig(provider="openai", voice="aura-2-helena-en"), settings=settings, shared=shared
     )
     assert isinstance(on_openai, tts.FallbackAdapter)
-    first = on_openai._tts_instances[0]
+    first = framework.fallback_members(on_openai)[0]
     assert isinstance(first, openai.TTS)
-    assert first._opts.voice == pipeline.DEFAULT_OPENAI_VOICE
+    assert first._opts.voice == TTS["openai"].default_voice
 
 
 def test_openai_speed_is_passed_in_openai_terms() -> None:
@@ -80,13 +81,13 @@ def test_two_configured_providers_make_a_fallback_chain_with_the_configured_one_
     speech_in = pipeline.build_stt(SttConfig(provider="deepgram", language="multi"), settings=settings, shared=shared)
     speech_out = pipeline.build_tts(TtsConfig(provider="deepgram"), settings=settings, shared=shared)
     assert isinstance(speech_in, stt.FallbackAdapter)
-    first, second = speech_in._stt_instances
+    first, second = framework.fallback_members(speech_in)
     assert isinstance(first, deepgram.STT)
     # A non-streaming STT joins the chain behind the VAD-driven StreamAdapter.
     assert isinstance(second, stt.StreamAdapter)
     assert isinstance(second.wrapped_stt, openai.STT)
     assert isinstance(speech_out, tts.FallbackAdapter)
-    assert [type(t) for t in speech_out._tts_instances] == [deepgram.TTS, openai.TTS]
+    assert [type(t) for t in framework.fallback_members(speech_out)] == [deepgram.TTS, openai.TTS]
 
 
 def test_one_configured_provider_is_used_alone() -> None:
@@ -194,3 +195,60 @@ def test_an_empty_key_is_no_credential_for_a_fallback_chain() -> None:
     shared = pipeline.load_shared(settings)
     built = pipeline.build_tts(TtsConfig(provider="deepgram"), settings=settings, shared=shared)
     assert isinstance(built, deepgram.TTS), "no FallbackAdapter with an OpenAI TTS that cannot be built"
+
+
+def test_a_fallback_tts_speaks_the_calls_language_with_one_of_its_own_voices() -> None:
+    settings = settings_with(OPENAI_API_KEY="sk-test", DEEPGRAM_API_KEY="dg-test")
+    built = pipeline.build_tts(
+        TtsConfig(provider="openai", voice="nova"),
+        settings=settings,
+        shared=pipeline.load_shared(settings),
+        language="es",
+    )
+    assert isinstance(built, tts.FallbackAdapter)
+    _, fallback = framework.fallback_members(built)
+    assert isinstance(fallback, deepgram.TTS)
+    assert TTS["deepgram"].speaks(fallback.model, "es")
+
+
+def test_a_fallback_tts_with_no_voice_for_the_calls_language_is_left_out() -> None:
+    # An Arabic call on OpenAI: no Deepgram voice speaks Arabic, so Deepgram is no fallback (it would speak English).
+    settings = settings_with(OPENAI_API_KEY="sk-test", DEEPGRAM_API_KEY="dg-test")
+    built = pipeline.build_tts(
+        TtsConfig(provider="openai", voice="nova"),
+        settings=settings,
+        shared=pipeline.load_shared(settings),
+        language="ar",
+    )
+    assert isinstance(built, openai.TTS)
+
+
+def test_a_call_swapped_to_another_tts_provider_gets_a_voice_for_its_language() -> None:
+    settings = settings_with(OPENAI_API_KEY="", DEEPGRAM_API_KEY="dg-test", WEBCALL_TTS_PROVIDER="deepgram")
+    shared = pipeline.load_shared(settings)
+    asked = CallConfig(language={"primary": "es"}, tts=TtsConfig(provider="openai", voice="nova"))
+    served = pipeline.with_available_providers(asked, settings=settings, shared=shared)
+    assert served.tts.provider == "deepgram"
+    assert served.tts.voice == served.tts.model
+    assert TTS["deepgram"].speaks(served.tts.voice, "es")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (TtsConfig(provider="openai", voice="verse", speed=9.0), {"voice": "verse", "speed": 4.0}),
+        (
+            TtsConfig(provider="deepgram", voice="aura-2-nestor-es", speed=0.1),
+            {"model": "aura-2-nestor-es", "speed": 0.7},
+        ),
+        (
+            TtsConfig(provider="deepgram", voice="nova", model="aura-2-apollo-en"),
+            {"model": "aura-2-apollo-en", "speed": 1.0},
+        ),
+        (TtsConfig(provider="piper", voice="en_US-joe-medium", speed=3.0), {"voice": "en_US-joe-medium", "speed": 3.0}),
+    ],
+)
+def test_mid_call_tts_options_are_in_the_providers_terms_from_the_provider_table(
+    config: TtsConfig, expected: dict[str, object]
+) -> None:
+    assert pipeline.tts_options(config) == expected
