@@ -86,100 +86,22 @@ class TtsSpec:
         return min(max(speed, self.speed[0]), self.speed[1])
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 def base_language(code: str) -> str:
     """``pt-BR`` -> ``pt``. For an STT language, ``multi`` (two languages heard together) -> ``en``."""
     base = code.split("-")[0].lower()
     return "en" if base == "multi" else base
 
 
-_NOVA_3: Final = frozenset(
-    [
-        "en",
-        "es",
-        "fr",
-        "de",
-        "it",
-        "pt",
-        "nl",
-        "sv",
-        "da",
-        "no",
-        "fi",
-        "tr",
-        "id",
-        "bg",
-        "cs",
-        "hi",
-        "hu",
-        "ja",
-        "ko",
-        "pl",
-        "ru",
-        "uk",
-        "vi",
-        "ca",
-        "et",
-        "el",
-        "lv",
-        "lt",
-        "ms",
-        "ro",
-        "sk",
-        "be",
-        "bn",
-        "bs",
-        "hr",
-        "kn",
-        "mk",
-        "mr",
-        "sr",
-        "sl",
-        "ta",
-        "tl",
-        "te",
-        "zh",
-        "th",
-        "he",
-        "fa",
-        "ur",
-    ]
+_NOVA_3: Final = _words(
+    "en es fr de it pt nl sv da no fi tr id bg cs hi hu ja ko pl ru uk vi ca et el lv lt ms ro sk be bn"
+    " bs hr kn mk mr sr sl ta tl te zh th he fa ur"
 )
-_NOVA_2: Final = frozenset(
-    [
-        "bg",
-        "ca",
-        "zh",
-        "cs",
-        "da",
-        "nl",
-        "en",
-        "et",
-        "fi",
-        "fr",
-        "de",
-        "el",
-        "hi",
-        "hu",
-        "id",
-        "it",
-        "ja",
-        "ko",
-        "lv",
-        "lt",
-        "ms",
-        "no",
-        "pl",
-        "pt",
-        "ro",
-        "ru",
-        "sk",
-        "es",
-        "sv",
-        "th",
-        "tr",
-        "uk",
-        "vi",
-    ]
+_NOVA_2: Final = _words(
+    "bg ca zh cs da nl en et fi fr de el hi hu id it ja ko lv lt ms no pl pt ro ru sk es sv th tr uk vi"
 )
 _AURA_2: Final[dict[str, str]] = {
     "en": "thalia andromeda helena apollo arcas aries amalthea asteria athena atlas aurora callista cora cordelia"
