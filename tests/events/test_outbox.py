@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from pydantic import SecretStr
 
 from agent.errors import CorruptRecord, WebcallError
 from agent.events.delivery import WebhookSink
-from agent.events.outbox import Outbox
+from agent.events.outbox import Claim, Outbox
+from agent.events.payload import Event
+from agent.events.policy import DeliveryPolicy
 from agent.events.record import Record
 from agent.events.sinks import sinks_from
 from agent.settings import Settings
-from tests.events.outbox_helpers import SECRET, a_redeliverer, a_sink, an_event, files
+from tests.events.outbox_helpers import SECRET, a_redeliverer, a_sender, a_sink, an_event, files
 from tests.events.receiver import running_receiver
 
 # Subprocesses import `tests.*` too: they run from the repository's root whatever pytest's working directory.
@@ -496,3 +499,29 @@ def test_a_torn_outbox_file_reads_as_a_corrupt_record_in_the_error_tree_named_by
 
     assert isinstance(caught.value, CorruptRecord)
     assert caught.value.name == path.name
+
+
+async def test_a_live_send_cancelled_while_claiming_puts_the_claim_back_and_unlocks_the_job(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    claimed = threading.Event()
+    proceed = threading.Event()
+    claim_new = outbox.claim_new
+
+    def slow_claim(event: Event, *, job_id: str, now: float) -> Claim | None:
+        made = claim_new(event, job_id=job_id, now=now)
+        claimed.set()
+        proceed.wait(10)
+        return made
+
+    outbox.claim_new = slow_claim  # type: ignore[method-assign]
+    sink = WebhookSink(sender=a_sender("http://127.0.0.1:9/never"), policy=DeliveryPolicy(), outbox=outbox)
+    task = asyncio.ensure_future(sink.send(an_event("AJ_1", "call.ended", created_at=time.time()), job_id="AJ_1"))
+    assert await asyncio.to_thread(claimed.wait, 10)
+    task.cancel()
+    proceed.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)
+
+    assert len(files(tmp_path)) == 1
+    assert files(tmp_path / ".inflight") == []
+    assert files(tmp_path / ".locks") == []
