@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from agent.config.fields import Gender
+from agent.providers import base_language
 
 VoiceTable = Mapping[str, Mapping[str, Mapping[str, str]]]
 
@@ -41,7 +42,7 @@ def load_voice_table(path: Path) -> VoiceTable:
 def voice_for(table: VoiceTable, *, provider: str, language: str, gender: Gender) -> str | None:
     """The voice for a provider, language and gender: the language's row, its base language's, then ``default``."""
     rows = table.get(provider, {})
-    for key in (language, language.split("-")[0], "default"):
+    for key in (language, base_language(language), "default"):
         voice = rows.get(key, {}).get(gender)
         if voice:
             return voice

@@ -197,14 +197,17 @@ def test_an_empty_key_is_no_credential_for_a_fallback_chain() -> None:
     assert isinstance(built, deepgram.TTS), "no FallbackAdapter with an OpenAI TTS that cannot be built"
 
 
-def test_a_fallback_tts_speaks_the_calls_language_with_one_of_its_own_voices() -> None:
+def _openai_tts_for(language: str) -> pipeline.TtsEngine:
+    """The TTS of a call in `language` on OpenAI, on a deployment that has Deepgram too."""
     settings = settings_with(OPENAI_API_KEY="sk-test", DEEPGRAM_API_KEY="dg-test")
-    built = pipeline.build_tts(
-        TtsConfig(provider="openai", voice="nova"),
-        settings=settings,
-        shared=pipeline.load_shared(settings),
-        language="es",
+    shared = pipeline.load_shared(settings)
+    return pipeline.build_tts(
+        TtsConfig(provider="openai", voice="nova"), settings=settings, shared=shared, language=language
     )
+
+
+def test_a_fallback_tts_speaks_the_calls_language_with_one_of_its_own_voices() -> None:
+    built = _openai_tts_for("es")
     assert isinstance(built, tts.FallbackAdapter)
     _, fallback = framework.fallback_members(built)
     assert isinstance(fallback, deepgram.TTS)
@@ -213,14 +216,7 @@ def test_a_fallback_tts_speaks_the_calls_language_with_one_of_its_own_voices() -
 
 def test_a_fallback_tts_with_no_voice_for_the_calls_language_is_left_out() -> None:
     # An Arabic call on OpenAI: no Deepgram voice speaks Arabic, so Deepgram is no fallback (it would speak English).
-    settings = settings_with(OPENAI_API_KEY="sk-test", DEEPGRAM_API_KEY="dg-test")
-    built = pipeline.build_tts(
-        TtsConfig(provider="openai", voice="nova"),
-        settings=settings,
-        shared=pipeline.load_shared(settings),
-        language="ar",
-    )
-    assert isinstance(built, openai.TTS)
+    assert isinstance(_openai_tts_for("ar"), openai.TTS)
 
 
 def test_a_call_swapped_to_another_tts_provider_gets_a_voice_for_its_language() -> None:
