@@ -163,3 +163,24 @@ async def test_a_flooded_calls_ended_stays_under_the_receivers_body_limit_and_is
     truncated = ended.json["truncated"]
     assert isinstance(truncated, dict)
     assert truncated["transcript_items"] > 0
+
+
+async def test_with_include_content_false_the_spooled_events_of_a_vaani_call_hold_no_caller_data(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(_env_file=None, WEBCALL_EVENTS_DIR=str(tmp_path), WEBCALL_EVENTS_INCLUDE_CONTENT="false")
+    vaani = {
+        "agent_name": "agt_v",
+        "voice_gender": "female",
+        "metadata": {"customer_name": "Priya", "phone": "+919800000001"},
+    }
+    config = resolve_call(CallSources(job_metadata=json.dumps(vaani)), settings=settings)
+
+    await CallEvents.unserved(settings, config=config, job_id="AJ_vaani", room="room-v", notice="Sorry, Priya.")
+
+    text = (tmp_path / "AJ_vaani.jsonl").read_text()
+    started, ended = (json.loads(line) for line in text.splitlines())
+    assert "Priya" not in text
+    assert "+919800000001" not in text
+    assert started["content_included"] is False
+    assert ended["call"]["metadata_keys"] == ["customer_name", "phone"]
