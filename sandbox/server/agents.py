@@ -3,10 +3,23 @@
 Protocol (protobuf over a websocket, the worker authenticates with a JWT carrying ``video.agent``):
 register → ``RegisterWorkerResponse``; for each job the server asks one worker at a time with an
 ``AvailabilityRequest`` and, on ``available``, sends ``JobAssignment`` with a join token it mints (kind agent).
-Workers report ``update_job`` and ``update_worker`` (status, load) and ping. A job goes to the least-loaded worker
-registered for its agent name whose status is ``WS_AVAILABLE``; with none, it waits until one registers or turns
-available. When a worker disconnects, its unfinished jobs fail and, under ``JRP_ON_FAILURE`` (the default), are
-dispatched again while the room exists. Deleting a room or a dispatch sends ``JobTermination``.
+Workers report ``update_job`` and ``update_worker`` (status, load) and ping.
+
+Choosing a worker, as livekit-server does: only workers registered for the job's agent name, with status
+``WS_AVAILABLE`` and load below 1.0, are asked (a worker reports ``WS_FULL`` itself once its load reaches its own
+threshold, which the server never learns). livekit-server picks among them at random, weighted by ``1 - load``; the
+sandbox asks the least-loaded first (fewest jobs it holds breaks a tie), so tests can say which worker answers. A
+worker that declines (``available=false``) or does not answer within ``AVAILABILITY_TIMEOUT_S`` is passed over and
+the next is asked. When every candidate declined, or there is none, livekit-server logs and drops the job; the
+sandbox logs ``dispatch waiting for a worker`` and keeps the job pending, offering it again whenever a worker
+registers, becomes eligible (status back to available, load below 1.0) or ends a job, until its dispatch or room is
+deleted.
+When a worker disconnects, a job whose agent is still in its room carries on (the job process has its own room
+connection) and waits for a worker to claim it with ``migrate_job``, as ``livekit-agents`` does for its running
+jobs after it reconnects and registers again; the claiming worker then gets its termination. Its other unfinished
+jobs fail and, under ``JRP_ON_FAILURE`` (the default), are dispatched again while the room exists; so does an
+unclaimed job once its agent leaves the room. ``drop_worker`` closes a worker's websocket on purpose (a fault for
+tests, see ``introspect``). Deleting a room or a dispatch sends ``JobTermination``.
 A room created by a join or ``CreateRoom`` without explicit dispatches goes to workers with an empty agent name
 (automatic dispatch); ``CreateDispatch`` creates the room when it does not exist yet.
 """
@@ -19,7 +32,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from livekit.protocol import agent as agent_pb
 from livekit.protocol import agent_dispatch as dispatch_pb
 from livekit.protocol import models
@@ -27,7 +40,7 @@ from livekit.protocol import room as room_pb
 
 from .auth import AuthError, Keys
 from .rooms import RoomManager
-from .state import Room, new_sid
+from .state import Participant, Room, new_sid
 
 logger = logging.getLogger("sandbox.agents")
 
@@ -40,12 +53,18 @@ class Worker:
     id: str
     agent_name: str
     ws: web.WebSocketResponse
+    transport: asyncio.Transport | None = None
     status: int = agent_pb.WorkerStatus.WS_AVAILABLE
     load: float = 0.0
     job_count: int = 0
     jobs: dict[str, agent_pb.Job] = field(default_factory=dict)
     availability: dict[str, asyncio.Future[agent_pb.AvailabilityResponse]] = field(default_factory=dict)
     closed: bool = False
+
+    @property
+    def eligible(self) -> bool:
+        """Whether the worker may be offered a job (livekit-server weighs it by ``1 - load``, so 0 at full load)."""
+        return not self.closed and self.status == agent_pb.WorkerStatus.WS_AVAILABLE and self.load < 1.0
 
     async def send(self, message: agent_pb.ServerMessage) -> None:
         if not self.closed and not self.ws.closed:
@@ -77,8 +96,15 @@ class AgentDispatcher:
         self.workers: dict[str, Worker] = {}
         self.dispatches: dict[str, dict[str, Dispatch]] = {}  # room name -> dispatch id -> dispatch
         self._waiting: list[tuple[Dispatch, agent_pb.Job]] = []
+        self._orphans: dict[str, agent_pb.Job] = {}  # by job id: running jobs whose worker disconnected
         rooms.on_room_created.append(self._auto_dispatch)
         rooms.on_room_deleted.append(self._room_deleted)
+        rooms.on_participant_left.append(self._participant_left)
+
+    @property
+    def waiting_jobs(self) -> list[agent_pb.Job]:
+        """Jobs no worker has taken yet, offered again when a worker frees up."""
+        return [job for _, job in self._waiting]
 
     # --- the /agent websocket ---------------------------------------------------------------------------------
 
@@ -99,6 +125,8 @@ class AgentDispatcher:
                 message = agent_pb.WorkerMessage.FromString(msg.data)
                 if worker is None:
                     worker = await self._register(ws, message)
+                    if worker is not None:
+                        worker.transport = request.transport
                 else:
                     await self._on_message(worker, message)
         finally:
@@ -135,12 +163,16 @@ class AgentDispatcher:
         elif kind == "update_job":
             self._on_job_update(worker, message.update_job)
         elif kind == "update_worker":
-            was = worker.status
-            worker.status = message.update_worker.status
-            worker.load = message.update_worker.load
-            worker.job_count = message.update_worker.job_count
-            if was != worker.status and worker.status == agent_pb.WorkerStatus.WS_AVAILABLE:
+            was_eligible = worker.eligible
+            update = message.update_worker
+            if update.HasField("status"):
+                worker.status = update.status
+            worker.load = update.load
+            worker.job_count = update.job_count
+            if worker.eligible and not was_eligible:
                 self._retry_waiting()
+        elif kind == "migrate_job":
+            self._claim(worker, list(message.migrate_job.job_ids))
         elif kind == "ping":
             await worker.send(
                 agent_pb.ServerMessage(
@@ -158,6 +190,7 @@ class AgentDispatcher:
         if update.status in _ENDED:
             job.state.ended_at = _now()
             worker.jobs.pop(update.job_id, None)
+            self._retry_waiting()
 
     async def _worker_gone(self, worker: Worker) -> None:
         worker.closed = True
@@ -166,17 +199,56 @@ class AgentDispatcher:
             future.cancel()
         logger.info("worker disconnected", extra={"worker_id": worker.id, "jobs": len(worker.jobs)})
         for job in list(worker.jobs.values()):
-            job.state.status = agent_pb.JobStatus.JS_FAILED
-            job.state.error = "worker disconnected"
-            job.state.ended_at = _now()
-            dispatch = self._dispatch_of(job)
-            if (
-                dispatch is not None
-                and dispatch.info.restart_policy == dispatch_pb.JobRestartPolicy.JRP_ON_FAILURE
-                and job.room.name in self.rooms.rooms
-            ):
-                self._start_job(dispatch)
+            room = self.rooms.rooms.get(job.room.name)
+            if room is not None and job.state.participant_identity in room.participants:
+                self._orphans[job.id] = job
+                logger.info("job orphaned", extra={"job_id": job.id, "worker_id": worker.id})
+            else:
+                self._fail(job, error="worker disconnected")
         worker.jobs.clear()
+
+    def _claim(self, worker: Worker, job_ids: list[str]) -> None:
+        """A (re-registered) worker reports jobs it still runs: they are its again."""
+        for job_id in job_ids:
+            job = self._orphans.pop(job_id, None)
+            if job is None:
+                continue
+            job.state.worker_id = worker.id
+            job.state.updated_at = _now()
+            worker.jobs[job.id] = job
+            logger.info("job migrated", extra={"job_id": job.id, "worker_id": worker.id})
+
+    async def _participant_left(self, room: Room, participant: Participant) -> None:
+        for job in list(self._orphans.values()):
+            if job.room.name == room.name and job.state.participant_identity == participant.identity:
+                del self._orphans[job.id]
+                self._fail(job, error="worker disconnected")
+
+    def _fail(self, job: agent_pb.Job, *, error: str) -> None:
+        """End a job as failed and, under ``JRP_ON_FAILURE``, dispatch it again while its room exists."""
+        job.state.status = agent_pb.JobStatus.JS_FAILED
+        job.state.error = error
+        job.state.ended_at = _now()
+        dispatch = self._dispatch_of(job)
+        if (
+            dispatch is not None
+            and dispatch.info.restart_policy == dispatch_pb.JobRestartPolicy.JRP_ON_FAILURE
+            and job.room.name in self.rooms.rooms
+        ):
+            self._start_job(dispatch)
+
+    async def drop_worker(self, worker_id: str, *, abort: bool = False) -> bool:
+        """Cut a worker's ``/agent`` connection: a websocket close (1001), or with ``abort`` the TCP connection
+        with no close frame, as a network failure would. False when no such worker is registered."""
+        worker = self.workers.get(worker_id)
+        if worker is None:
+            return False
+        logger.info("worker connection dropped", extra={"worker_id": worker_id, "abort": abort})
+        if abort and worker.transport is not None:
+            worker.transport.abort()
+        else:
+            await worker.ws.close(code=WSCloseCode.GOING_AWAY)
+        return True
 
     # --- dispatch ---------------------------------------------------------------------------------------------
 
@@ -278,14 +350,20 @@ class AgentDispatcher:
                 (
                     w
                     for w in self.workers.values()
-                    if w.agent_name == job.agent_name
-                    and w.status == agent_pb.WorkerStatus.WS_AVAILABLE
-                    and w.id not in asked
-                    and not w.closed
+                    if w.agent_name == job.agent_name and w.eligible and w.id not in asked
                 ),
-                key=lambda w: w.load,
+                key=lambda w: (w.load, len(w.jobs)),
             )
             if not candidates:
+                logger.warning(
+                    "dispatch waiting for a worker",
+                    extra={
+                        "job_id": job.id,
+                        "dispatch_id": dispatch.info.id,
+                        "agent_name": job.agent_name,
+                        "workers_asked": len(asked),
+                    },
+                )
                 self._waiting.append((dispatch, job))
                 return
             worker = candidates[0]
@@ -333,6 +411,7 @@ class AgentDispatcher:
 
     async def _terminate(self, dispatch: Dispatch) -> None:
         for job in dispatch.jobs:
+            self._orphans.pop(job.id, None)
             if job.state.status in _ENDED:
                 continue
             worker = self.workers.get(job.state.worker_id)

@@ -2,7 +2,7 @@
 
 Routes: ``/rtc`` and ``/rtc/v1`` (signaling websockets) with their ``/validate`` twins, ``/agent`` (workers),
 ``/twirp/livekit.RoomService/*`` and ``/twirp/livekit.AgentDispatchService/*``, ``GET /`` (health) and
-``GET /sandbox/state`` (a JSON snapshot for QA, see ``introspect``).
+``GET /sandbox/state`` (a JSON snapshot for QA) and ``POST /sandbox/faults/drop-worker`` (see ``introspect``).
 Every route answers CORS as livekit-server does (``cors``). The server binds to loopback only.
 """
 
@@ -185,6 +185,9 @@ def build_app(server: SandboxServer) -> web.Application:
     app = web.Application(middlewares=[cors.middleware])
     app.router.add_get("/", routes.health)
     app.router.add_get("/sandbox/state", introspect.handler(keys=server.keys, rooms=server.rooms, agents=server.agents))
+    app.router.add_post(
+        "/sandbox/faults/drop-worker", introspect.drop_worker_handler(keys=server.keys, agents=server.agents)
+    )
     app.router.add_get("/rtc/v1", routes.rtc_v1)
     app.router.add_get("/rtc", routes.rtc_v0)
     app.router.add_get("/rtc/v1/validate", routes.validate)

@@ -1,8 +1,12 @@
-"""A JSON snapshot of the server's state for QA and debugging: ``GET /sandbox/state``.
+"""Sandbox-only endpoints for QA, debugging and fault tests: ``GET /sandbox/state`` and the fault controls.
 
-Rooms with their participants and tracks (frames received, peak level), workers with their status and jobs, and
-dispatches. Metadata is caller data, so the endpoint needs the same API-key JWT as Twirp (``roomList`` grant); it
+``GET /sandbox/state`` is a JSON snapshot: rooms with their participants and tracks (frames received, peak level),
+workers with their status and jobs, jobs no worker has taken yet, and dispatches. Metadata is caller data, so it
 reports sizes of metadata, never the contents.
+``POST /sandbox/faults/drop-worker`` with JSON ``{"worker_id": "AW_...", "abort": false}`` cuts that worker's
+``/agent`` connection (every worker's when ``worker_id`` is left out): a websocket close, or with ``abort`` the TCP
+connection without a close frame. It answers ``{"dropped": [ids]}``, or 404 when the named worker is not registered.
+Both need the same API-key JWT as Twirp with the ``roomList`` grant.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def snapshot(rooms: RoomManager, agents: AgentDispatcher) -> dict[str, object]:
             }
             for w in agents.workers.values()
         ],
+        "waiting_jobs": [job.id for job in agents.waiting_jobs],
         "dispatches": [
             {
                 "id": d.info.id,
@@ -78,16 +83,43 @@ def snapshot(rooms: RoomManager, agents: AgentDispatcher) -> dict[str, object]:
     }
 
 
+def _refused(keys: Keys, request: web.Request) -> web.Response | None:
+    try:
+        claims = keys.verify_bearer(request.headers.get("Authorization"))
+    except AuthError:
+        return web.json_response({"code": "unauthenticated"}, status=401)
+    if claims.video is None or not claims.video.room_list:
+        return web.json_response({"code": "permission_denied"}, status=403)
+    return None
+
+
 def handler(
     *, keys: Keys, rooms: RoomManager, agents: AgentDispatcher
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def state(request: web.Request) -> web.Response:
-        try:
-            claims = keys.verify_bearer(request.headers.get("Authorization"))
-        except AuthError:
-            return web.json_response({"code": "unauthenticated"}, status=401)
-        if claims.video is None or not claims.video.room_list:
-            return web.json_response({"code": "permission_denied"}, status=403)
-        return web.json_response(snapshot(rooms, agents))
+        return _refused(keys, request) or web.json_response(snapshot(rooms, agents))
 
     return state
+
+
+def drop_worker_handler(
+    *, keys: Keys, agents: AgentDispatcher
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def drop_worker(request: web.Request) -> web.Response:
+        refused = _refused(keys, request)
+        if refused is not None:
+            return refused
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return web.json_response({"code": "malformed"}, status=400)
+        worker_id, abort = body.get("worker_id"), bool(body.get("abort", False))
+        targets = list(agents.workers) if worker_id is None else [str(worker_id)]
+        dropped = [w for w in targets if await agents.drop_worker(w, abort=abort)]
+        if worker_id is not None and not dropped:
+            return web.json_response({"code": "not_found"}, status=404)
+        return web.json_response({"dropped": dropped})
+
+    return drop_worker

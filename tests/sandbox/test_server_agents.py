@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 import pytest
@@ -11,7 +12,7 @@ from livekit.protocol import agent as agent_pb
 
 from sandbox.server import SandboxServer, running
 
-from .server_helpers import eventually, raw_worker
+from .server_helpers import RawWorker, eventually, raw_worker
 
 
 async def test_a_worker_registers_and_gets_a_worker_id(sandbox_server: SandboxServer) -> None:
@@ -245,3 +246,87 @@ async def test_a_room_nobody_joins_closes_after_the_empty_timeout() -> None:
             await eventually(lambda: "unused" not in server.rooms.rooms, within=5)
         finally:
             await client.aclose()
+
+
+async def _decline(worker: RawWorker) -> agent_pb.Job:
+    request = (await worker.next_of("availability")).availability
+    await worker.send(
+        agent_pb.WorkerMessage(availability=agent_pb.AvailabilityResponse(job_id=request.job.id, available=False))
+    )
+    return request.job
+
+
+async def test_a_worker_reporting_full_load_while_available_is_never_offered_a_job(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as loaded:
+        await loaded.set_status(agent_pb.WorkerStatus.WS_AVAILABLE, load=1.0)
+        await eventually(lambda: sandbox_server.agents.workers[loaded.worker_id].load == 1.0)
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        async with raw_worker(sandbox_server) as free:
+            assignment = await free.accept()
+            assert assignment.job.state.worker_id == free.worker_id
+        # Anything the server had sent the loaded worker would already be waiting in its websocket.
+        with pytest.raises(TimeoutError):
+            await loaded.receive(within=0.2)
+
+
+async def test_equally_loaded_workers_share_the_jobs(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as first, raw_worker(sandbox_server) as second:
+        workers = sandbox_server.agents.workers
+        owners = []
+        for room in ("one", "two"):
+            await sandbox_api.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name="tester", room=room)
+            )
+            await eventually(lambda: any(w.availability for w in workers.values()))
+            asked = first if workers[first.worker_id].availability else second
+            assert (await asked.accept(identity=f"agent-{room}")).job.room.name == room
+            owners.append(asked.worker_id)
+        assert sorted(owners) == sorted([first.worker_id, second.worker_id])
+
+
+async def test_a_job_every_worker_declines_is_logged_and_offered_again_when_one_turns_available(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sandbox.agents")
+    async with raw_worker(sandbox_server) as worker:
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        declined = await _decline(worker)
+        await eventually(lambda: any(r.message == "dispatch waiting for a worker" for r in caplog.records))
+        (record,) = [r for r in caplog.records if r.message == "dispatch waiting for a worker"]
+        assert (record.job_id, record.workers_asked) == (declined.id, 1)  # type: ignore[attr-defined]
+        await worker.set_status(agent_pb.WorkerStatus.WS_FULL)
+        await worker.set_status(agent_pb.WorkerStatus.WS_AVAILABLE)
+        assert (await worker.accept()).job.id == declined.id
+
+
+async def test_a_waiting_job_is_offered_again_when_a_worker_ends_a_job(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="a"))
+        running_job = (await worker.accept()).job
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="b"))
+        declined = await _decline(worker)
+        await eventually(lambda: bool(sandbox_server.agents.waiting_jobs))
+        await worker.send(
+            agent_pb.WorkerMessage(
+                update_job=agent_pb.UpdateJobStatus(job_id=running_job.id, status=agent_pb.JobStatus.JS_SUCCESS)
+            )
+        )
+        assert (await worker.accept(identity="agent-b")).job.id == declined.id
+
+
+async def test_a_waiting_job_goes_to_a_worker_whose_load_drops_below_full(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        await worker.set_status(agent_pb.WorkerStatus.WS_AVAILABLE, load=1.0)
+        await eventually(lambda: sandbox_server.agents.workers[worker.worker_id].load == 1.0)
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        await eventually(lambda: bool(sandbox_server.agents.waiting_jobs))
+        await worker.set_status(agent_pb.WorkerStatus.WS_AVAILABLE, load=0.3)
+        assert (await worker.accept()).job.room.name == "r"
