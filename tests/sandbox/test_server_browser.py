@@ -13,7 +13,7 @@ import pytest
 from livekit.protocol import models
 from livekit.protocol import rtc as rtc_pb
 
-from sandbox.server import SandboxServer
+from sandbox.server import SandboxServer, running
 
 from .server_helpers import join
 
@@ -149,3 +149,15 @@ async def test_what_the_python_sdk_advertises_is_passed_on(sandbox_server: Sandb
             assert (seen.identity, seen.client_protocol, list(seen.capabilities)) == ("first", 2, CAPS)
     finally:
         await first.disconnect()
+
+
+async def test_without_v1_its_validate_answers_a_readable_404_so_the_js_sdk_falls_back_to_rtc() -> None:
+    async with running(port=0, v1=False) as server:
+        token = server.token(room="r", identity="browser")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{server.http_url}/rtc/v1/validate?access_token={token}", headers={"Origin": ORIGIN}) as resp,
+        ):
+            assert resp.status == 404
+            assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+            assert "requested room does not exist" not in await resp.text()  # the SDK would not fall back then
