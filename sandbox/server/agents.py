@@ -45,6 +45,7 @@ from .state import Participant, Room, new_sid
 logger = logging.getLogger("sandbox.agents")
 
 AVAILABILITY_TIMEOUT_S = 5.0
+AGENT_NAME_ATTRIBUTE = "lk.agent_name"
 _ENDED = (agent_pb.JobStatus.JS_SUCCESS, agent_pb.JobStatus.JS_FAILED, agent_pb.JobStatus.JS_CANCELLED)
 
 
@@ -372,8 +373,8 @@ class AgentDispatcher:
             if answer is None:
                 continue
             if not answer.available:
-                if answer.terminate:
-                    job.state.status = agent_pb.JobStatus.JS_CANCELLED
+                if answer.terminate:  # the worker ends the job itself: livekit-server records it as a success
+                    job.state.status = agent_pb.JobStatus.JS_SUCCESS
                     job.state.ended_at = _now()
                     return
                 continue
@@ -397,8 +398,10 @@ class AgentDispatcher:
             identity=identity,
             name=answer.participant_name,
             metadata=answer.participant_metadata,
-            attributes=dict(answer.participant_attributes),
+            # livekit-server adds the worker's agent name to the agent's attributes.
+            attributes={**answer.participant_attributes, AGENT_NAME_ATTRIBUTE: worker.agent_name},
         )
+        job.state.status = agent_pb.JobStatus.JS_RUNNING  # as livekit-server records an assignment
         job.state.participant_identity = identity
         job.state.worker_id = worker.id
         job.state.started_at = _now()

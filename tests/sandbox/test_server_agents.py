@@ -60,6 +60,8 @@ async def test_create_dispatch_reaches_the_worker_with_metadata_and_a_join_token
         assignment = (await worker.next_of("assignment")).assignment
         claims = api.TokenVerifier(sandbox_server.api_key, sandbox_server.api_secret).verify(assignment.token)
         assert (claims.identity, claims.kind, claims.name) == ("agent-x", "agent", "Aria")
+        assert claims.attributes == {"lk.agent_name": "tester"}
+        assert assignment.job.state.status == agent_pb.JobStatus.JS_RUNNING
         assert claims.video is not None
         assert (claims.video.room, claims.video.room_join, claims.video.agent) == ("support", True, True)
         assert assignment.url == sandbox_server.url
@@ -188,7 +190,7 @@ async def test_jobs_of_a_worker_that_disconnects_are_dispatched_again(
         (dispatch,) = await sandbox_api.agent_dispatch.list_dispatch("r")
         assert [j.state.status for j in dispatch.state.jobs] == [
             agent_pb.JobStatus.JS_FAILED,
-            agent_pb.JobStatus.JS_PENDING,
+            agent_pb.JobStatus.JS_RUNNING,
         ]
 
 
@@ -330,3 +332,20 @@ async def test_a_waiting_job_goes_to_a_worker_whose_load_drops_below_full(
         await eventually(lambda: bool(sandbox_server.agents.waiting_jobs))
         await worker.set_status(agent_pb.WorkerStatus.WS_AVAILABLE, load=0.3)
         assert (await worker.accept()).job.room.name == "r"
+
+
+async def test_a_worker_that_answers_terminate_ends_the_job_as_a_success(
+    sandbox_server: SandboxServer, sandbox_api: api.LiveKitAPI
+) -> None:
+    async with raw_worker(sandbox_server) as worker:
+        await sandbox_api.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(agent_name="tester", room="r"))
+        request = (await worker.next_of("availability")).availability
+        await worker.send(
+            agent_pb.WorkerMessage(
+                availability=agent_pb.AvailabilityResponse(job_id=request.job.id, available=False, terminate=True)
+            )
+        )
+
+        (dispatch,) = sandbox_server.agents.dispatches["r"].values()
+        await eventually(lambda: dispatch.jobs[0].state.status == agent_pb.JobStatus.JS_SUCCESS)
+        assert sandbox_server.agents.waiting_jobs == []
