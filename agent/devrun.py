@@ -3,8 +3,8 @@
 With ``LIVEKIT_URL`` set this is ``python -m agent start`` (a production worker). Without it, it starts the bundled
 sandbox LiveKit server (``python -m sandbox``) and the fake OpenAI/Deepgram providers (``python -m sandbox
 providers``) as child processes on 127.0.0.1, points a development worker (``python -m agent dev``) at them with
-their dev keys, and stops all three on Ctrl-C. No account, key or network beyond loopback is needed; the fakes speak
-and transcribe with offline engines.
+their dev keys, and stops all three on Ctrl-C or SIGTERM. No account, key or network beyond loopback is needed; the
+fakes speak and transcribe with offline engines.
 """
 
 from __future__ import annotations
@@ -120,6 +120,10 @@ def local_environment(args: argparse.Namespace, children: Children) -> dict[str,
     }
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m agent run-local", description=__doc__)
     parser.add_argument("--livekit-port", type=int, default=7880)
@@ -132,6 +136,8 @@ def main(argv: list[str]) -> int:
         return worker_main(["start"])
 
     children = Children()
+    # SIGTERM reaches only this process (Ctrl-C reaches the whole group): both end up in `children.stop()`.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         env = local_environment(args, children)
         print(f"sandbox LiveKit server: {env['LIVEKIT_URL']} (key {DEV_API_KEY}, secret {DEV_API_SECRET})", flush=True)
