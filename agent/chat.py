@@ -52,9 +52,10 @@ from livekit.agents.voice.room_io import TextInputEvent, TextInputOptions
 
 from agent.config.call_config import CallConfig
 from agent.framework import strip_markup
+from agent.log import get_logger
 from agent.transcript import AGENT_SPEAKER, Transcript
 
-logger = logging.getLogger("webcall.chat")
+logger = get_logger("chat")
 
 TOPIC_CHAT = "lk.chat"
 TOPIC_TRANSCRIPTION = "lk.transcription"

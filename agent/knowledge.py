@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import threading
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
@@ -37,9 +36,10 @@ from livekit.agents import llm
 from agent.config import collections
 from agent.config.call_config import CallConfig, ConfigWarning
 from agent.config.collections import collection_dir
+from agent.log import get_logger
 from agent.settings import Settings, get_settings
 
-logger = logging.getLogger("webcall.knowledge")
+logger = get_logger("knowledge")
 
 SUFFIXES = (".md", ".markdown", ".txt", ".pdf")
 INDEX_DIR = ".index"

@@ -20,7 +20,7 @@ from livekit import rtc
 
 from agent.log import get_logger
 
-logger = get_logger(__name__)
+logger = get_logger("subscriptions")
 
 
 class DeferredAudioSubscription:
