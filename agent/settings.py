@@ -31,8 +31,9 @@ __all__ = ["LlmProvider", "Settings", "SttProvider", "TtsProvider", "get_setting
 OpenAITtsFormat = Literal["pcm", "wav", "mp3", "opus", "aac", "flac"]
 Dialect = Literal["native", "sawt", "convoi", "vaani", "vyom", "scaiwave"]
 
-# Fields a caller (browser-settable participant attributes/metadata) may set by default.
-DEFAULT_CALLER_ALLOWED: tuple[str, ...] = ("variables", "language", "tts.speed")
+# Fields a caller (browser-settable participant attributes/metadata) may set by default. Variables are named one by
+# one (``variables.customer_name``); a bare ``variables`` entry is refused (`Settings._no_blanket_variables`).
+DEFAULT_CALLER_ALLOWED: tuple[str, ...] = ("language", "tts.speed")
 
 # A list setting from the environment: comma-separated (`a,b,c`) or a JSON array (`["a", "b"]`).
 NameList = Annotated[tuple[str, ...], NoDecode]
@@ -134,6 +135,13 @@ class Settings(BaseSettings):
         if text.startswith("["):
             return json.loads(text)
         return tuple(item.strip() for item in text.split(",") if item.strip())
+
+    @field_validator("caller_allowed_fields")
+    @classmethod
+    def _no_blanket_variables(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "variables" in value:
+            raise ValueError("name each variable the caller may set (variables.<name>); a bare `variables` is refused")
+        return value
 
     def outbox_dir(self) -> Path:
         """Where undelivered webhook events wait: the setting, else beside the spool, else ``events-outbox``."""

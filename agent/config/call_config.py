@@ -8,8 +8,9 @@ stable contract for QA, support and tests:
     knowledge_base_ids, chat, limits, provenance, warnings
 
 `provenance` maps a dotted field (``"tts.speed"``) to the source that set it: ``default`` (built-in),
-``profile``, ``room_name`` (ScaiWave's ``scaiwave-<call_id>``), ``room_metadata``, ``job_metadata`` or
-``caller``. `warnings` lists what was clamped, ignored, refused or missing; a call with warnings still runs.
+``caller`` (only for a field no trusted source set), ``profile``, ``room_name`` (ScaiWave's
+``scaiwave-<call_id>``), ``room_metadata`` or ``job_metadata``. `warnings` lists what was clamped, ignored, refused
+or missing; a call with warnings still runs.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.settings import Dialect, LlmProvider, SttProvider, TtsProvider
 
 Source = Literal["default", "profile", "room_name", "room_metadata", "job_metadata", "caller"]
+# Lowest first. The caller (the browser) sits below every trusted source: it only fills what they left unset.
 SOURCES_BY_PRECEDENCE: tuple[Source, ...] = (
     "default",
+    "caller",
     "profile",
     "room_name",
     "room_metadata",
     "job_metadata",
-    "caller",
 )
 
 WarningCode = Literal[
@@ -37,6 +39,8 @@ WarningCode = Literal[
     "invalid_value",
     "ignored_field",
     "not_allowed",
+    "caller_not_allowed",
+    "caller_overridden",
     "invalid_metadata",
     "unknown_dialect",
     "conflicting_dialect",

@@ -10,9 +10,13 @@ The browser can set its own participant's attributes and metadata, so nothing fr
   Vaani's defaults), e.g. ``{"promptVariables": {"customer_name": "Ada"}}``.
 
 Both become leaves with source ``caller``; attributes win over participant metadata. A leaf is kept only when its
-field is on ``WEBCALL_CALLER_ALLOWED_FIELDS`` (default ``variables,language,tts.speed``); an entry allows the
-field itself and everything under it (``language`` allows ``language.primary`` and ``language.secondary``).
-Everything else is dropped with ``not_allowed``: instructions, models, voices, the agent id.
+field is on ``WEBCALL_CALLER_ALLOWED_FIELDS`` (default ``language,tts.speed``); an entry allows the field itself
+and everything under it (``language`` allows ``language.primary`` and ``language.secondary``). Variables are named
+one by one (``variables.customer_name``): no entry covers every variable, so the caller sets none by default.
+Everything else is dropped with ``caller_not_allowed``: instructions, models, voices, the agent id.
+
+A kept leaf only fills a field that no trusted source (profile, room name, room or dispatch metadata) sets; where
+one does, the caller's value is dropped with ``caller_overridden`` (`overridden_leaves`).
 """
 
 from __future__ import annotations
@@ -57,13 +61,26 @@ def _place(document: dict[str, object], parts: list[str], value: str) -> bool:
 
 
 def is_allowed(path: str, allowed: Iterable[str]) -> bool:
-    """Whether the dotted field `path` is covered by an allowlist entry (the field itself or a parent group)."""
+    """Whether the dotted field `path` is covered by an allowlist entry (the field itself or a parent group).
+
+    A variable is covered only by its own entry (``variables.<name>``), never by a group.
+    """
+    if path.startswith("variables."):
+        return path in tuple(allowed)
     return any(path == entry or path.startswith(entry + ".") for entry in allowed)
 
 
 def allowed_leaves(leaves: Leaves, *, allowed: Iterable[str]) -> tuple[Leaves, list[ConfigWarning]]:
-    """The caller's leaves that the allowlist covers, and a ``not_allowed`` warning for each of the others."""
+    """The caller's leaves that the allowlist covers, and a ``caller_not_allowed`` warning for each of the others."""
     allowed = tuple(allowed)
     kept = {path: value for path, value in leaves.items() if is_allowed(path, allowed)}
-    refused = [warn("not_allowed", path, source="caller") for path in leaves if path not in kept]
+    refused = [warn("caller_not_allowed", path, source="caller") for path in leaves if path not in kept]
     return kept, refused
+
+
+def overridden_leaves(leaves: Leaves, *, trusted: Iterable[Leaves]) -> tuple[Leaves, list[ConfigWarning]]:
+    """The caller's leaves that no trusted source sets, and a ``caller_overridden`` warning for each of the others."""
+    taken = set().union(*(set(layer) for layer in trusted))
+    kept = {path: value for path, value in leaves.items() if path not in taken}
+    overridden = [warn("caller_overridden", path, source="caller") for path in leaves if path in taken]
+    return kept, overridden

@@ -21,6 +21,8 @@ _MESSAGES: Final[dict[WarningCode, str]] = {
     "invalid_value": "value has the wrong type or form; ignored",
     "ignored_field": "field is not part of this dialect; ignored",
     "not_allowed": "value may not come from this source, or is not on the allowlist; ignored",
+    "caller_not_allowed": "the caller may not set this field (WEBCALL_CALLER_ALLOWED_FIELDS); ignored",
+    "caller_overridden": "a trusted source sets this field; the caller's value is ignored",
     "invalid_metadata": "document is not a usable JSON object; ignored",
     "unknown_dialect": "document names a dialect that does not exist; ignored",
     "conflicting_dialect": "document carries the markers of several dialects; ignored",

@@ -201,7 +201,7 @@ async def test_with_no_agent_running_the_call_exits_1_and_says_nothing_was_heard
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def stack() -> AsyncIterator[Stack]:
-    async with running_stack() as running:
+    async with running_stack(WEBCALL_CALLER_ALLOWED_FIELDS="variables.customer_name,language,tts.speed") as running:
         yield running
 
 
