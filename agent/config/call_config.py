@@ -19,7 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.settings import Dialect, LlmProvider, SttProvider, TtsProvider
+from agent.providers import LLM_MODELS, STT, TTS, LlmProvider, SttProvider, TtsProvider
+from agent.settings import Dialect
 
 Source = Literal["default", "profile", "room_name", "room_metadata", "job_metadata", "caller"]
 # Lowest first. The caller (the browser) sits below every trusted source: it only fills what they left unset.
@@ -79,23 +80,25 @@ class Language(_Frozen):
     secondary: str | None = None
 
 
+# A config's defaults are the provider table's (`agent.providers`): the models and voice of the default providers.
 class SttConfig(_Frozen):
     provider: SttProvider = "deepgram"
-    model: str = "nova-3"
-    # Provider terms: Deepgram "multi" when both languages must be heard, else a BCP-47-ish code.
+    model: str = STT["deepgram"].default_model
+    # Provider terms: "multi" when both languages must be heard (`agent.config.languages.stt_language`), else a
+    # BCP 47 code.
     language: str = "en"
 
 
 class LlmConfig(_Frozen):
     provider: LlmProvider = "openai"
-    model: str = "gpt-4o-mini"
+    model: str = LLM_MODELS["openai"][0]
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
 
 
 class TtsConfig(_Frozen):
     provider: TtsProvider = "openai"
-    model: str = "gpt-4o-mini-tts"
-    voice: str = "alloy"
+    model: str = TTS["openai"].default_model
+    voice: str = TTS["openai"].default_voice
     speed: float = Field(default=1.0, gt=0.0)
 
 
