@@ -20,13 +20,11 @@ import difflib
 import json
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
+from agent.config.golden import GoldenCaseError, read_case
 from agent.config.resolve import CallSources, resolve_call
 from agent.settings import get_settings
-
-ENV_PREFIX = "WEBCALL_"
 
 
 class UsageError(Exception):
@@ -122,30 +120,9 @@ def _string_map(value: object, *, what: str) -> dict[str, str]:
 def _example(path: Path) -> tuple[CallSources, object]:
     """The inputs of a golden example file; its ``env`` is applied to this process before settings are read."""
     try:
-        example = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise UsageError("--example: cannot read the file as JSON") from None
-    if not isinstance(example, dict):
-        raise UsageError("--example: must be a JSON object")
-    env = _string_map(example.get("env", {}), what="--example env")
-    if any(not name.startswith(ENV_PREFIX) for name in env):
-        raise UsageError(f"--example env: only {ENV_PREFIX}* settings")
-    os.environ.update(env)
-    return example_sources(example), example.get("expected")
-
-
-def example_sources(example: Mapping[str, object]) -> CallSources:
-    """The `CallSources` an example describes: objects become the JSON strings the worker would receive."""
-
-    def raw(key: str) -> str | None:
-        value = example.get(key)
-        return value if isinstance(value, str) or value is None else json.dumps(value, ensure_ascii=False)
-
-    room_name = example.get("room_name")
-    return CallSources(
-        job_metadata=raw("job_metadata"),
-        room_metadata=raw("room_metadata"),
-        caller_metadata=raw("participant_metadata"),
-        caller_attributes=_string_map(example.get("attributes", {}), what="--example attributes"),
-        room_name=room_name if isinstance(room_name, str) else None,
-    )
+        case = read_case(path)
+    except GoldenCaseError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        raise UsageError(f"--example: not a golden case: {exc.code}{where}") from None
+    os.environ.update(case.env)
+    return case.sources(), case.expected

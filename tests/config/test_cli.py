@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.config.golden import GoldenCase, read_case
 from tests.config.conftest import EXAMPLES, REPO
 
 SEED_BODY = EXAMPLES / "sawt" / "documented_body.json"
@@ -26,43 +27,42 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
     )
 
 
-def example(name: str) -> dict[str, object]:
-    loaded = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
-    assert isinstance(loaded, dict)
-    return loaded
+def example(name: str) -> GoldenCase:
+    return read_case(EXAMPLES / name)
 
 
 def write_json(path: Path, value: object) -> str:
+    """A file holding ``value``: a string as written (a document's text), anything else as JSON."""
     path.write_text(value if isinstance(value, str) else json.dumps(value), encoding="utf-8")
     return str(path)
 
 
 def test_resolve_prints_the_expected_config_for_a_seed_body_file(tmp_path: Path) -> None:
     case = example("sawt/documented_body.json")
-    result = run("--job-metadata", write_json(tmp_path / "job.json", case["job_metadata"]))
+    result = run("--job-metadata", write_json(tmp_path / "job.json", case.job_metadata))
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == case["expected"]
+    assert json.loads(result.stdout) == case.expected
 
 
 def test_resolve_reads_job_metadata_from_stdin(tmp_path: Path) -> None:
     case = example("convoi/with_overrides.json")
-    result = run("--job-metadata", "-", stdin=json.dumps(case["job_metadata"]))
+    result = run("--job-metadata", "-", stdin=case.job_metadata)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == case["expected"]
+    assert json.loads(result.stdout) == case.expected
 
 
 def test_resolve_combines_room_metadata_and_attributes_files(tmp_path: Path) -> None:
     case = example("native/precedence.json")
     result = run(
         "--job-metadata",
-        write_json(tmp_path / "job.json", case["job_metadata"]),
+        write_json(tmp_path / "job.json", case.job_metadata),
         "--room-metadata",
-        write_json(tmp_path / "room.json", case["room_metadata"]),
+        write_json(tmp_path / "room.json", case.room_metadata),
         "--attributes",
-        write_json(tmp_path / "attributes.json", case["attributes"]),
+        write_json(tmp_path / "attributes.json", dict(case.attributes)),
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == case["expected"]
+    assert json.loads(result.stdout) == case.expected
 
 
 def test_resolve_reads_room_metadata_from_stdin_too(tmp_path: Path) -> None:
@@ -75,14 +75,14 @@ def test_resolve_reads_room_metadata_from_stdin_too(tmp_path: Path) -> None:
         "-",
         "--room-name",
         "scaiwave-call-4d2e9a",
-        stdin=json.dumps(case["room_metadata"]),
+        stdin=case.room_metadata,
     )
-    assert json.loads(result.stdout) == case["expected"]
+    assert json.loads(result.stdout) == case.expected
 
 
 def test_strict_exits_1_on_any_warning_and_still_prints_the_config(tmp_path: Path) -> None:
     case = example("convoi/with_overrides.json")
-    result = run("--job-metadata", write_json(tmp_path / "job.json", case["job_metadata"]), "--strict")
+    result = run("--job-metadata", write_json(tmp_path / "job.json", case.job_metadata), "--strict")
     assert result.returncode == 1
     assert json.loads(result.stdout)["warnings"][0]["code"] == "not_allowed"
 
@@ -90,7 +90,7 @@ def test_strict_exits_1_on_any_warning_and_still_prints_the_config(tmp_path: Pat
 def test_strict_exits_0_without_warnings(tmp_path: Path) -> None:
     result = run(
         "--job-metadata",
-        write_json(tmp_path / "job.json", example("sawt/documented_body.json")["job_metadata"]),
+        write_json(tmp_path / "job.json", example("sawt/documented_body.json").job_metadata),
         "--strict",
     )
     assert result.returncode == 0, result.stderr
@@ -109,10 +109,8 @@ def test_qa_checks_every_example_file_with_the_command(path: Path) -> None:
 
 
 def test_check_exits_1_with_a_diff_when_the_result_differs(tmp_path: Path) -> None:
-    case = example("vyom/documented_body.json")
-    expected = case["expected"]
-    assert isinstance(expected, dict)
-    case["expected"] = {**expected, "profile": "something-else"}
+    case = json.loads((EXAMPLES / "vyom" / "documented_body.json").read_text(encoding="utf-8"))
+    case["expected"] = {**case["expected"], "profile": "something-else"}
     result = run("--example", write_json(tmp_path / "case.json", case), "--check")
     assert result.returncode == 1
     assert '-  "profile": "something-else"' in result.stderr

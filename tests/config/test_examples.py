@@ -1,52 +1,44 @@
-"""The golden examples in config/examples/: every one resolves to exactly its expected config."""
+"""The golden examples in config/examples/, each read by `agent.config.golden`: every one resolves to exactly its
+expected config."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from agent.config.call_config import CallConfig
-from agent.config.cli import example_sources
+from agent.config.golden import GoldenCase, read_case, read_cases
 from agent.config.resolve import resolve_call
 from tests.config.conftest import EXAMPLES, MakeSettings
 
-EXAMPLE_FILES = sorted(EXAMPLES.glob("*/*.json"))
+CASES = read_cases(EXAMPLES)
 SEED_DIALECTS = ("sawt", "convoi", "vaani", "vyom", "scaiwave")
-INPUT_KEYS = {"job_metadata", "room_metadata", "participant_metadata", "attributes", "room_name"}
 
 
-def load(path: Path) -> dict[str, object]:
-    example = json.loads(path.read_text(encoding="utf-8"))
-    assert isinstance(example, dict)
-    return example
+def test_the_reader_finds_every_example_file() -> None:
+    assert [case.path for case in CASES] == sorted(EXAMPLES.glob("*/*.json"))
 
 
-@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[f"{p.parent.name}/{p.stem}" for p in EXAMPLE_FILES])
-def test_example_resolves_to_its_expected_config(path: Path, make_settings: MakeSettings) -> None:
-    example = load(path)
-    env = example.get("env", {})
-    assert isinstance(env, dict)
-    settings = make_settings(**env)
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_example_resolves_to_its_expected_config(case: GoldenCase, make_settings: MakeSettings) -> None:
+    settings = make_settings(**case.env)
 
-    config = resolve_call(example_sources(example), settings=settings)
+    config = resolve_call(case.sources(), settings=settings)
 
-    assert config.model_dump(mode="json") == example["expected"]
+    assert config.model_dump(mode="json") == case.expected
 
 
-@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[f"{p.parent.name}/{p.stem}" for p in EXAMPLE_FILES])
-def test_example_is_well_formed(path: Path) -> None:
-    example = load(path)
-    assert set(example) <= INPUT_KEYS | {"description", "env", "expected"}
-    assert INPUT_KEYS & set(example)
-    expected = CallConfig.model_validate(example["expected"])
-    assert expected.dialect == path.parent.name or path.parent.name == "native"
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_example_is_well_formed(case: GoldenCase) -> None:
+    expected = CallConfig.model_validate(case.expected)
+    assert expected.dialect == case.dialect or case.dialect == "native"
+    assert case.description, "every case says what it shows"
 
 
 def test_every_seed_dialect_has_at_least_three_examples() -> None:
-    counts = Counter(path.parent.name for path in EXAMPLE_FILES)
+    counts = Counter(case.dialect for case in CASES)
     assert all(counts[dialect] >= 3 for dialect in SEED_DIALECTS), counts
 
 
@@ -86,13 +78,15 @@ def test_every_seed_dialect_has_at_least_three_examples() -> None:
     ids=["sawt", "convoi", "vaani", "vyom"],
 )
 def test_each_seeds_documented_body_is_an_example(file: str, body: dict[str, object]) -> None:
-    assert load(EXAMPLES / file)["job_metadata"] == body
+    case = read_case(EXAMPLES / file)
+    assert case.job_metadata is not None
+    assert json.loads(case.job_metadata) == body
 
 
 def test_examples_for_known_agents_use_their_profiles() -> None:
-    for path in EXAMPLE_FILES:
-        expected = load(path)["expected"]
-        assert isinstance(expected, dict)
+    for case in CASES:
+        expected = case.expected
+        assert isinstance(expected["warnings"], list)
         unknown = any(w["code"] == "unknown_agent" for w in expected["warnings"])
         if expected["agent_id"] is not None and not unknown:
-            assert expected["profile"] == expected["agent_id"], path
+            assert expected["profile"] == expected["agent_id"], case.name

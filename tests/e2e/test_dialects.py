@@ -6,7 +6,6 @@ non-silent audio; a typed turn reaches the LLM with the rendered instructions, m
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from livekit import api
 
+from agent.config.golden import read_case
 from sandbox.providers.controls import RecordedRequest
 from tests.e2e.conftest import Stack
 from tests.e2e.stack import Caller, agent_identities, dispatch, until
@@ -33,33 +33,26 @@ SEEDS = {
 }
 
 
-def wire(value: object) -> str:
-    """A document as the platform sends it: objects as JSON text, strings verbatim."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def words(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
 @pytest.mark.parametrize("dialect", sorted(SEEDS))
 async def test_a_call_minted_by_each_platform_runs_as_configured(stack: Stack, dialect: str) -> None:
-    case: dict[str, Any] = json.loads((EXAMPLES / dialect / SEEDS[dialect]).read_text())
-    expected: dict[str, Any] = case["expected"]
-    room = case.get("room_name") or f"{dialect}-e2e"
-    await stack.lk.room.create_room(api.CreateRoomRequest(name=room, metadata=wire(case.get("room_metadata"))))
+    case = read_case(EXAMPLES / dialect / SEEDS[dialect])
+    expected: dict[str, Any] = dict(case.expected)
+    room = case.room_name or f"{dialect}-e2e"
+    await stack.lk.room.create_room(api.CreateRoomRequest(name=room, metadata=case.wire("room_metadata")))
     caller = await Caller.join(
         stack.server,
         room=room,
-        attributes=case.get("attributes") or {},
-        metadata=wire(case.get("participant_metadata")),
+        attributes=dict(case.attributes),
+        metadata=case.wire("participant_metadata"),
     )
     try:
         first_request = len(stack.openai.requests)
         dispatched_at = time.monotonic()
-        await dispatch(stack.lk, room=room, metadata=wire(case.get("job_metadata")))
+        await dispatch(stack.lk, room=room, metadata=case.wire("job_metadata"))
 
         await until(lambda: caller.first_loud_at(dispatched_at), within_s=30, what="welcome audio at the caller")
         assert await agent_identities(stack.lk, room), "the agent is a participant of the room"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from livekit import api, rtc
 
+from agent.config.golden import read_case
 from sandbox.providers import speech
 from tests.e2e.conftest import Stack
 from tests.e2e.stack import Caller, dispatch, room_name, until
@@ -19,8 +20,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 
 
 async def test_a_scribe_transcribes_everyone_answers_when_named_and_posts_the_transcript(stack: Stack) -> None:
-    case = json.loads((EXAMPLES / "scaiwave" / "scribe_recording.json").read_text())
-    room = case["room_name"]
+    case = read_case(EXAMPLES / "scaiwave" / "scribe_recording.json")
+    assert case.room_name is not None
+    room = case.room_name
     await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
     ana = await Caller.join(stack.server, room=room, identity="ana", name="Ana", microphone=True)
     ben = await Caller.join(stack.server, room=room, identity="ben", name="Ben", microphone=True)
@@ -35,7 +37,7 @@ async def test_a_scribe_transcribes_everyone_answers_when_named_and_posts_the_tr
     ana.room.register_text_stream_handler("webcall.transcript", on_transcript)
     try:
         first_request = len(stack.openai.requests)
-        await dispatch(stack.lk, room=room, metadata=json.dumps(case["job_metadata"]))
+        await dispatch(stack.lk, room=room, metadata=case.wire("job_metadata"))
         await until(lambda: len(ana.room.remote_participants) == 2, within_s=30, what="the scribe joining")
         await asyncio.sleep(1.0)
         await ana.speak(speech.espeak_utterance("We will ship the release on Friday."))
@@ -56,7 +58,7 @@ async def test_a_scribe_transcribes_everyone_answers_when_named_and_posts_the_tr
         assert len(users) == 1, json.dumps(chats(), indent=1)[:3000]
         assert users[0].startswith("Ben: ")
         assert "decide" in users[0].lower()
-        assert body["messages"][0]["content"] == case["expected"]["instructions"]
+        assert body["messages"][0]["content"] == case.expected["instructions"]
 
         await ben.leave()
         await until(lambda: posted, within_s=20, what="the transcript posted to those who remain")
@@ -70,14 +72,14 @@ async def test_a_scribe_transcribes_everyone_answers_when_named_and_posts_the_tr
 
 
 async def test_a_scribe_answers_only_the_typed_messages_that_name_it(stack: Stack) -> None:
-    case = json.loads((EXAMPLES / "scaiwave" / "scribe_recording.json").read_text())
+    case = read_case(EXAMPLES / "scaiwave" / "scribe_recording.json")
     room = f"scaiwave-{room_name('typed')}"
     await stack.lk.room.create_room(api.CreateRoomRequest(name=room))
     ana = await Caller.join(stack.server, room=room, identity="ana", name="Ana")
     ben = await Caller.join(stack.server, room=room, identity="ben", name="Ben")
     try:
         first_request = len(stack.openai.requests)
-        await dispatch(stack.lk, room=room, metadata=json.dumps(case["job_metadata"]))
+        await dispatch(stack.lk, room=room, metadata=case.wire("job_metadata"))
         await until(lambda: len(ana.room.remote_participants) == 2, within_s=30, what="the scribe joining")
         await asyncio.sleep(1.0)  # the scribe's chat handler is registered once its session runs
         await ana.type("We will ship the release on Friday.")

@@ -12,7 +12,7 @@ from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsag
 
 from agent.chat import ChatEvent
 from agent.config.call_config import CallConfig
-from agent.config.cli import example_sources
+from agent.config.golden import GoldenCase, read_case, read_cases
 from agent.config.resolve import CallSources, resolve_call
 from agent.events.bounds import KEPT_INCIDENTS, size_of
 from agent.events.payload import MAX_ITEM_CHARS, CallFacts, ended_event, merge_usage, started_event
@@ -30,8 +30,9 @@ USAGE: list[ModelUsage] = [
 
 
 def resolved(example: str) -> CallConfig:
-    document = json.loads((EXAMPLES / example).read_text(encoding="utf-8"))
-    return resolve_call(CallSources(job_metadata=json.dumps(document["job_metadata"])), settings=Settings())
+    """The config of a golden case's dispatch metadata alone."""
+    case = read_case(EXAMPLES / example)
+    return resolve_call(CallSources(job_metadata=case.job_metadata), settings=Settings())
 
 
 def a_transcript() -> Transcript:
@@ -222,10 +223,10 @@ def test_call_ended_lists_what_the_chat_channel_did_with_codes_and_counts_but_no
     assert the_end(resolved("convoi/with_overrides.json"))["incidents"] == []
 
 
-EXAMPLE_FILES = sorted(EXAMPLES.glob("*/*.json"))
+CASES = read_cases(EXAMPLES)
 
 
-def caller_values(config: CallConfig, example: dict[str, object]) -> set[str]:
+def caller_values(config: CallConfig, case: GoldenCase) -> set[str]:
     """Every string the caller's side put into the config: metadata leaves, variables, the caller's name,
     pre-call variables and participant attributes."""
     found: set[str] = set()
@@ -245,18 +246,16 @@ def caller_values(config: CallConfig, example: dict[str, object]) -> set[str]:
     walk(dict(config.variables))
     walk(dict(info.pre_call_variables))
     walk(info.participant_name)
-    walk(example.get("attributes", {}))
+    walk(dict(case.attributes))
     # The platform's own identifiers stay in events by design (see agent.events.payload).
     kept = {info.call_id, info.user_ref, info.room_id, info.source, info.type, config.agent_id, config.profile}
     return {value for value in found - kept if len(value) >= 2}
 
 
-@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[f"{p.parent.name}/{p.stem}" for p in EXAMPLE_FILES])
-def test_with_content_off_no_event_of_any_dialects_example_carries_caller_data(path: Path) -> None:
-    example = json.loads(path.read_text(encoding="utf-8"))
-    env: dict[str, object] = {key: str(value) for key, value in example.get("env", {}).items()}
-    config = resolve_call(example_sources(example), settings=Settings.model_validate(env))
-    markers = caller_values(config, example)
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_with_content_off_no_event_of_any_dialects_example_carries_caller_data(case: GoldenCase) -> None:
+    config = resolve_call(case.sources(), settings=Settings.model_validate(dict(case.env)))
+    markers = caller_values(config, case)
 
     started = started_event(config, facts=FACTS, include_content=False, now=1_700_000_000.0)
     ended = ended_event(
