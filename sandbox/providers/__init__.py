@@ -4,7 +4,7 @@
 piper speech and whisper transcripts (`sandbox.providers.speech`). `python -m sandbox providers` runs both.
 """
 
-from sandbox.providers.controls import Controls, Fault, Latency, RecordedRequest
+from sandbox.providers.controls import Controls, Fault, FaultSpec, Latency, RecordedRequest
 from sandbox.providers.deepgram_server import FakeDeepgram
 from sandbox.providers.openai_server import FakeOpenAI
 from sandbox.providers.replies import Reply, ToolCall, echo_policy
@@ -14,6 +14,7 @@ __all__ = [
     "FakeDeepgram",
     "FakeOpenAI",
     "Fault",
+    "FaultSpec",
     "Latency",
     "RecordedRequest",
     "Reply",

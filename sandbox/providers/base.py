@@ -3,7 +3,14 @@
 A fake binds only to a loopback address. A middleware records each request before its handler runs, applies
 the path's first-byte latency, and consumes a queued fault: ``status`` and ``hang`` are handled here for every endpoint,
 ``drop`` is handed to the handler (it needs to know what a chunk is) through ``request.get(FAULT_KEY)``, and a
-handler that answers without streaming gets its connection cut here instead.
+handler that answers without streaming gets its connection cut here instead. ``refuse`` resets the connection here
+and ``slow`` waits here before the handler runs.
+
+Control API (never recorded, never faulted), on every fake:
+- ``POST /sandbox/faults`` with a `FaultSpec` body (``{"service": "llm", "kind": "http_500", "count": 1}``) queues
+  a fault for the endpoint that serves that service on this fake (`FakeProviderServer.service_paths`); 400 with
+  the invalid fields' locations, or for a service this fake does not serve.
+- ``GET /sandbox/faults`` lists the queued faults; ``DELETE /sandbox/faults`` clears them.
 """
 
 from __future__ import annotations
@@ -13,12 +20,15 @@ import ipaddress
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+import struct
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict
 from typing import ClassVar, Self
 
 from aiohttp import web
+from pydantic import ValidationError
 
-from sandbox.providers.controls import Controls, Fault, Latency, RecordedRequest, redact_headers
+from sandbox.providers.controls import Controls, Fault, FaultSpec, Latency, RecordedRequest, Service, redact_headers
 
 logger = logging.getLogger("sandbox.providers")
 
@@ -28,12 +38,15 @@ RECORD_KEY = web.RequestKey("record", RecordedRequest)
 FAULT_KEY = web.RequestKey("fault", Fault)
 LATENCY_KEY = web.RequestKey("latency", Latency)
 CLIENT_CLOSED = 499
+CONTROL_PREFIX = "/sandbox/"
 
 
 class FakeProviderServer:
     """Base of the fake servers. Use ``async with`` or ``start()`` / ``aclose()``."""
 
     provider: ClassVar[str] = ""
+    # The endpoint that serves each service on this fake (what a `FaultSpec` for that service applies to).
+    service_paths: ClassVar[Mapping[Service, str]] = {}
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         if not ipaddress.ip_address(host).is_loopback:
@@ -51,6 +64,8 @@ class FakeProviderServer:
     # --- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        # before the provider's routes: those end in a catch-all
+        app.router.add_route("*", CONTROL_PREFIX + "faults", self._control_faults)
         self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -110,6 +125,24 @@ class FakeProviderServer:
         """Start answering the next matching requests, then cut the connection after ``after_chunks`` chunks."""
         self.controls.faults.append(Fault(kind="drop", path=path, remaining=times, after_chunks=after_chunks))
 
+    def refuse_next(self, *, times: int = 1, path: str | None = None) -> None:
+        """Reset the connection of the next ``times`` matching requests before any byte of an answer."""
+        self.controls.faults.append(Fault(kind="refuse", path=path, remaining=times))
+
+    def slow_next(self, delay: float, *, times: int = 1, path: str | None = None) -> None:
+        """Wait ``delay`` seconds before the first byte of the next ``times`` matching answers."""
+        self.controls.faults.append(Fault(kind="slow", path=path, remaining=times, delay=delay))
+
+    def inject(self, spec: FaultSpec) -> Fault:
+        """Queue the fault `spec` names for this fake's endpoint of its service (`KeyError`: not served here)."""
+        fault = spec.fault(self.service_paths[spec.service])
+        self.controls.faults.append(fault)
+        logger.info(
+            "fault queued",
+            extra={"provider": self.provider, "service": spec.service, "kind": spec.kind, "count": spec.count},
+        )
+        return fault
+
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """The recorded requests whose path starts with ``path``."""
         return [record for record in self.requests if record.path.startswith(path)]
@@ -156,8 +189,28 @@ class FakeProviderServer:
         """An error body in the provider's own shape."""
         raise NotImplementedError
 
+    async def _control_faults(self, request: web.Request) -> web.Response:
+        if request.method == "GET":
+            return web.json_response({"faults": [asdict(fault) for fault in self.controls.faults]})
+        if request.method == "DELETE":
+            self.controls.faults.clear()
+            return web.json_response({"faults": []})
+        if request.method != "POST":
+            return web.json_response({"error": "method not allowed"}, status=405)
+        try:
+            spec = FaultSpec.model_validate_json(await request.read())
+        except ValidationError as error:
+            # locations and type codes only: never echo the body back
+            problems = [{"loc": list(e["loc"]), "type": e["type"]} for e in error.errors()]
+            return web.json_response({"error": "invalid fault", "problems": problems}, status=400)
+        if spec.service not in self.service_paths:
+            return web.json_response({"error": "service not served by this fake", "service": spec.service}, status=400)
+        return web.json_response({"queued": asdict(self.inject(spec))})
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(CONTROL_PREFIX):
+            return await handler(request)
         headers, scheme = redact_headers(request.headers)
         record = RecordedRequest(
             provider=self.provider,
@@ -175,6 +228,26 @@ class FakeProviderServer:
             record.done = True
             self._changed.set()
 
+    async def _apply_fault(self, request: web.Request, fault: Fault, record: RecordedRequest) -> web.Response | None:
+        """Apply the faults handled before the handler; the answer to send instead of the handler's, if any."""
+        match fault.kind:
+            case "status":
+                record.status = fault.status
+                response = self.error_response(fault.status, "injected fault")
+                if fault.retry_after is not None:
+                    response.headers["Retry-After"] = f"{fault.retry_after:g}"
+                return response
+            case "hang":
+                await self.hang()
+                record.status = 504
+                return self.error_response(504, "injected hang ended")
+            case "refuse":
+                reset_connection(request)
+                raise web.HTTPServiceUnavailable
+            case "slow":
+                await asyncio.sleep(fault.delay)
+        return None
+
     async def _answer(self, request: web.Request, handler: Handler, record: RecordedRequest) -> web.StreamResponse:
         request[RECORD_KEY] = record
         if request.content_type == "application/json" and request.can_read_body:
@@ -191,13 +264,9 @@ class FakeProviderServer:
         if fault is not None:
             request[FAULT_KEY] = fault
             record.fault = fault.kind
-            if fault.kind == "status":
-                record.status = fault.status
-                return self.error_response(fault.status, "injected fault")
-            if fault.kind == "hang":
-                await self.hang()
-                record.status = 504
-                return self.error_response(504, "injected hang ended")
+            early = await self._apply_fault(request, fault, record)
+            if early is not None:
+                return early
         if record.auth_scheme is None:
             record.status = 401
             return self.error_response(401, "missing credentials")
@@ -221,3 +290,16 @@ def drop_connection(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
+
+
+def reset_connection(request: web.Request) -> None:
+    """Reset the TCP connection (RST, no FIN) before anything is answered: the client sees its connection refused
+    mid-request, with no status line."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # linger on with a zero timeout: close() sends RST instead of FIN
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()

@@ -3,15 +3,22 @@
 Every request a fake receives becomes one `RecordedRequest` (websocket sessions too: one record per connection,
 with the messages and audio it carried). Authorization headers are never recorded, only their scheme.
 `Controls` holds the latency settings and a queue of one-shot faults that the next matching requests consume.
+`FaultSpec` is a fault asked for by service (``llm``, ``stt``, ``tts``) and name, as the control API
+(``POST /sandbox/faults``) takes it; each fake maps a service to its own endpoint.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, assert_never
 
-FaultKind = Literal["status", "hang", "drop"]
+from pydantic import BaseModel, ConfigDict, Field
+
+FaultKind = Literal["status", "hang", "drop", "refuse", "slow"]
+Service = Literal["llm", "stt", "tts"]
+# The fault names of the control API, one per provider failure a worker must survive.
+FaultName = Literal["http_500", "http_429", "refuse", "timeout", "cut", "slow"]
 
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
 
@@ -79,9 +86,12 @@ def redact_headers(headers: object) -> tuple[dict[str, str], str | None]:
 class Fault:
     """A one-shot fault: the next ``remaining`` requests whose path starts with ``path`` get it.
 
-    ``status`` answers with an HTTP error (or refuses the websocket upgrade); ``hang`` never answers (until the
-    server closes or ``Controls.hang_limit`` passes); ``drop`` starts the answer and cuts the connection after
-    ``after_chunks`` streamed chunks (websockets: after that many received audio frames or sent results).
+    ``status`` answers with an HTTP error (or refuses the websocket upgrade), a 429 with ``Retry-After:
+    retry_after``; ``hang`` never answers (until the server closes or ``Controls.hang_limit`` passes); ``drop``
+    starts the answer and cuts the connection after ``after_chunks`` streamed chunks (websockets: after that many
+    received audio frames or sent results); ``refuse`` resets the connection (TCP RST) before any byte of an
+    answer, which clients raise as the same connection error as a refused connect; ``slow`` waits ``delay``
+    seconds before the first byte, then answers normally.
     """
 
     kind: FaultKind
@@ -89,6 +99,46 @@ class Fault:
     path: str | None = None
     remaining: int = 1
     after_chunks: int = 1
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+class FaultSpec(BaseModel):
+    """A fault by service and name: the body of ``POST /sandbox/faults``.
+
+    ``{"service": "llm", "kind": "http_429", "count": 2, "retry_after": 1}`` makes the next two chat completions
+    answer 429 with ``Retry-After: 1``. Kinds: ``http_500``, ``http_429`` (``retry_after`` seconds), ``refuse``
+    (connection reset before any answer), ``timeout`` (accepted, never answered), ``cut`` (the stream cut after
+    ``after_chunks`` chunks: SSE events, audio body chunks, websocket frames), ``slow`` (``delay`` seconds to the
+    first byte).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: Service
+    kind: FaultName
+    count: int = Field(default=1, ge=1, le=1000)
+    retry_after: float = Field(default=1.0, ge=0, le=3600)
+    delay: float = Field(default=5.0, ge=0, le=600)
+    after_chunks: int = Field(default=1, ge=0, le=10_000)
+
+    def fault(self, path: str) -> Fault:
+        """The one-shot fault for the endpoint at `path`."""
+        match self.kind:
+            case "http_500":
+                return Fault(kind="status", status=500, path=path, remaining=self.count)
+            case "http_429":
+                return Fault(kind="status", status=429, path=path, remaining=self.count, retry_after=self.retry_after)
+            case "refuse":
+                return Fault(kind="refuse", path=path, remaining=self.count)
+            case "timeout":
+                return Fault(kind="hang", path=path, remaining=self.count)
+            case "cut":
+                return Fault(kind="drop", path=path, remaining=self.count, after_chunks=self.after_chunks)
+            case "slow":
+                return Fault(kind="slow", path=path, remaining=self.count, delay=self.delay)
+            case _ as unreachable:
+                assert_never(unreachable)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ class FakeDeepgram(FakeProviderServer):
     """The fake Deepgram server."""
 
     provider = "deepgram"
+    service_paths = {"stt": "/v1/listen", "tts": "/v1/speak"}
 
     def __init__(
         self,

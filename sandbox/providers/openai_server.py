@@ -50,6 +50,7 @@ class FakeOpenAI(FakeProviderServer):
     """The fake OpenAI server. ``replies`` scripts the LLM; ``base_url`` goes to the client."""
 
     provider = "openai"
+    service_paths = {"llm": "/v1/chat/completions", "stt": "/v1/audio/transcriptions", "tts": "/v1/audio/speech"}
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host=host, port=port)
