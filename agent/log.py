@@ -1,27 +1,46 @@
-"""Logging for the worker: one logger per module, per-call context, caller data redacted at the source.
+"""Logging for the worker: one logger per module, per-call context, caller data redacted on every handler.
 
 Contract:
 - Messages are static strings; data goes in ``extra``.
-- Caller data (names, numbers, prompt variables, transcripts) goes only under keys starting with ``pii.``; the
-  filter that `get_logger` installs replaces those values with ``"[redacted]"`` unless
-  ``WEBCALL_REDACT_CALLER_DATA=false``. Redaction happens when the record is made, in the job process, so no
-  handler (console, JSON, the IPC queue to the worker process) ever sees the value.
+- Caller data (names, numbers, prompt variables, transcripts, metadata) goes only under redactable keys: our own
+  ``pii.*`` keys, the framework's PII keys (``lk.pii.*`` and the GenAI content attributes, as
+  ``livekit.agents.telemetry.pii.is_pii_attribute`` decides) and the framework's keys listed in
+  `FRAMEWORK_CALLER_KEYS` (whole job requests with their metadata, participant identities).
+- One `RedactCallerData` filter replaces those values with ``"[redacted]"`` unless
+  ``WEBCALL_REDACT_CALLER_DATA=false``. `install_redaction` attaches it to every handler of the root logger, which
+  every record passes: in the main process at worker start (job processes' records are re-emitted there through
+  the root handlers, which skip logger-level filters) and in each job process at its setup (its one handler is the
+  IPC queue to the main process, so a redacted value never leaves the job process). `get_logger` also puts it on
+  our own loggers, for code that runs where no root handler was set up (tests, the CLI).
 - `call_log_fields` is what the entrypoint sets as ``ctx.log_context_fields``: room, call id, dialect, agent id.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Final
 
-from agent.config.call_config import CallConfig
+from livekit.agents.telemetry.pii import is_pii_attribute
+
+from agent.config.call_config import CallConfig, ConfigWarning
+from agent.config.fields import GROUPS, LEAF_FIELDS
 
 PII_PREFIX = "pii."
 REDACTED = "[redacted]"
 _ROOT = "webcall"
+# Keys livekit-agents 1.8.9 logs caller data under without a ``pii`` marker: the job request and assignment (their
+# job and room metadata), and the linked participant's identity.
+FRAMEWORK_CALLER_KEYS: Final = frozenset({"job_request", "job", "participant"})
+_CANONICAL_FIELDS: Final = frozenset(LEAF_FIELDS) | GROUPS
+
+
+def is_caller_data(key: str) -> bool:
+    """Whether a record attribute named `key` holds caller data (and is redacted)."""
+    return key.startswith(PII_PREFIX) or key in FRAMEWORK_CALLER_KEYS or is_pii_attribute(key)
 
 
 class RedactCallerData(logging.Filter):
-    """Replaces every ``pii.*`` attribute of a record with a placeholder."""
+    """Replaces every caller-data attribute of a record (`is_caller_data`) with a placeholder."""
 
     def __init__(self, *, enabled: bool = True) -> None:
         super().__init__()
@@ -30,7 +49,7 @@ class RedactCallerData(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.enabled:
             for key in list(vars(record)):
-                if key.startswith(PII_PREFIX):
+                if is_caller_data(key):
                     setattr(record, key, REDACTED)
         return True
 
@@ -39,8 +58,16 @@ _redactor = RedactCallerData()
 
 
 def set_redaction(*, enabled: bool) -> None:
-    """Turn redaction of ``pii.*`` fields on or off for every logger made by `get_logger` (default: on)."""
+    """Turn redaction on or off everywhere the one filter is attached (default: on)."""
     _redactor.enabled = enabled
+
+
+def install_redaction(*, enabled: bool) -> None:
+    """Attach the redaction filter to every handler the root logger has now, and set it on or off."""
+    set_redaction(enabled=enabled)
+    for handler in logging.getLogger().handlers:
+        if _redactor not in handler.filters:
+            handler.addFilter(_redactor)
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -49,6 +76,13 @@ def get_logger(name: str) -> logging.Logger:
     if _redactor not in logger.filters:
         logger.addFilter(_redactor)
     return logger
+
+
+def warning_fields(warning: ConfigWarning) -> dict[str, str]:
+    """A config warning as log extras: a canonical field path as ``field``; one naming an input key (a variable's
+    name, an unknown key) as ``pii.field``, since the caller may have chosen it."""
+    key = "field" if warning.field in _CANONICAL_FIELDS else f"{PII_PREFIX}field"
+    return {"code": warning.code, key: warning.field}
 
 
 def call_log_fields(config: CallConfig, *, room_name: str, job_id: str) -> dict[str, str]:

@@ -36,7 +36,7 @@ from agent.config.resolve import CallSources, resolve_call
 from agent.errors import PipelineError, SettingsError
 from agent.events import CallEvents
 from agent.events.redelivery import redeliver_with
-from agent.log import call_log_fields, get_logger, set_redaction
+from agent.log import call_log_fields, get_logger, install_redaction, warning_fields
 from agent.ops import Capacity, load_threshold
 from agent.pipeline import TtsEngine
 from agent.settings import Settings, get_settings
@@ -73,6 +73,8 @@ def prewarm(proc: JobProcess) -> None:
     pydantic schema is built on first use, in the session's start.
     """
     settings = get_settings()
+    # This process's one root handler is the IPC queue to the main process: caller data is redacted before it.
+    install_redaction(enabled=settings.redact_caller_data)
     proc.userdata["shared"] = pipeline.load_shared(settings)
     resolve_call(CallSources(), settings=settings)
     llm.ChatContext.empty().add_message(role="system", content="warm")
@@ -129,6 +131,9 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
             attributes={"webcall.agent": settings.agent_name},
         )
 
+    # The main process's root handlers (set up by the framework before the worker starts) write every record, job
+    # processes' included.
+    server.on("worker_started", lambda: install_redaction(enabled=settings.redact_caller_data))
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request, on_session_end=session_ended)
     # Call events the webhook did not take are re-sent from the outbox by the main process (a no-op without one).
     redeliver_with(server, settings)
@@ -164,7 +169,7 @@ async def entrypoint(ctx: JobContext) -> None:
     """One call: read -> resolve -> build -> start."""
     timeline = Timeline()
     settings = get_settings()
-    set_redaction(enabled=settings.redact_caller_data)
+    install_redaction(enabled=settings.redact_caller_data)
     shared: pipeline.Shared = ctx.proc.userdata.get("shared") or pipeline.load_shared(settings)
     # Synthesis of the welcome starts before the room is even joined; the final config usually agrees.
     early = resolve(ctx, participant=None, settings=settings, shared=shared)
@@ -179,7 +184,7 @@ async def entrypoint(ctx: JobContext) -> None:
     config = resolve(ctx, participant=caller, settings=settings, shared=shared)
     ctx.log_context_fields = call_log_fields(config, room_name=ctx.room.name, job_id=ctx.job.id)
     for warning in config.warnings:
-        logger.warning("call config warning", extra={"code": warning.code, "field": warning.field})
+        logger.warning("call config warning", extra=warning_fields(warning))
     try:
         built = pipeline.build(config, settings=settings, shared=shared)
     except PipelineError as error:
