@@ -1,7 +1,8 @@
-"""Command line: `python -m agent start|dev|console|resolve|index|events|run-local ...`.
+"""Command line: `python -m agent start|dev|console|resolve|index|events|qa|run-local ...`.
 
 `resolve` is pure (no LiveKit); `start`, `dev`, `console` run the worker; `events outbox|redeliver` lists and
-re-sends the call events the webhook has not taken yet; `run-local` starts the sandbox server and fake providers on
+re-sends the call events the webhook has not taken yet; `qa call|run` replays golden cases and runs QA scenarios
+against a running stack; `run-local` starts the sandbox server and fake providers on
 127.0.0.1 when `LIVEKIT_URL` is unset, then the worker against them.
 """
 
@@ -25,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         from agent.events.cli import main as events_main
 
         return events_main(args[1:])
+    if command == "qa":
+        from agent.qa.cli import main as qa_main
+
+        return qa_main(args[1:])
     if command == "run-local":
         from agent.devrun import main as devrun_main
 

@@ -122,7 +122,6 @@ def _example(path: Path) -> tuple[CallSources, object]:
     try:
         case = read_case(path)
     except GoldenCaseError as exc:
-        where = f" ({exc.field})" if exc.field else ""
-        raise UsageError(f"--example: not a golden case: {exc.code}{where}") from None
+        raise UsageError(f"--example: not a golden case ({exc})") from None
     os.environ.update(case.env)
     return case.sources(), case.expected

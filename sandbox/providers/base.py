@@ -11,6 +11,8 @@ Control API (never recorded, never faulted), on every fake:
   a fault for the endpoint that serves that service on this fake (`FakeProviderServer.service_paths`); 400 with
   the invalid fields' locations, or for a service this fake does not serve.
 - ``GET /sandbox/faults`` lists the queued faults; ``DELETE /sandbox/faults`` clears them.
+- ``GET /sandbox/requests?since=N``: the recorded requests from the N-th on (`RecordedRequest`'s fields, received
+  audio as its byte count ``audio_bytes``) and ``next``, the N to ask for next.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import ClassVar, Self
 
 from aiohttp import web
@@ -66,6 +68,7 @@ class FakeProviderServer:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         # before the provider's routes: those end in a catch-all
         app.router.add_route("*", CONTROL_PREFIX + "faults", self._control_faults)
+        app.router.add_get(CONTROL_PREFIX + "requests", self._control_requests)
         self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -206,6 +209,17 @@ class FakeProviderServer:
         if spec.service not in self.service_paths:
             return web.json_response({"error": "service not served by this fake", "service": spec.service}, status=400)
         return web.json_response({"queued": asdict(self.inject(spec))})
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        try:
+            since = max(0, int(request.query.get("since", "0")))
+        except ValueError:
+            return web.json_response({"error": "since must be an integer"}, status=400)
+        recorded = [
+            {**{f.name: getattr(r, f.name) for f in fields(r) if f.name != "audio"}, "audio_bytes": len(r.audio)}
+            for r in self.requests[since:]
+        ]
+        return web.json_response({"requests": recorded, "next": len(self.requests)})
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -22,12 +22,11 @@ import pytest
 import pytest_asyncio
 from livekit import api
 
-from sandbox.caller import CallerError, Step, plan_from_args
+from sandbox.caller import CallerError, Preset, Step, plan_from_args
 from sandbox.server.process import ServerProcess
 from tests.e2e.conftest import Stack, running_stack
 from tests.e2e.stack import room_name
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 E2E = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 SECRET = "qa-secret-that-must-not-leak"
 
@@ -45,8 +44,15 @@ class CallResult:
         return parsed
 
 
-async def call(*args: str, server: ServerProcess | None = None, url: str = "", within_s: float = 120) -> CallResult:
-    """Run ``python -m sandbox call ARGS`` with the server's credentials in the environment, as QA would."""
+async def call(
+    *args: str,
+    server: ServerProcess | None = None,
+    url: str = "",
+    within_s: float = 120,
+    command: tuple[str, ...] = ("sandbox", "call"),
+) -> CallResult:
+    """Run ``python -m sandbox call ARGS`` (or another ``command``) with the server's credentials in the
+    environment, as QA would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
     if server is not None:
         env |= {"LIVEKIT_URL": server.url, "LIVEKIT_API_KEY": server.api_key, "LIVEKIT_API_SECRET": server.api_secret}
@@ -55,8 +61,7 @@ async def call(*args: str, server: ServerProcess | None = None, url: str = "", w
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "sandbox",
-        "call",
+        *command,
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -108,23 +113,18 @@ def test_the_server_and_keys_come_from_the_environment_else_the_sandbox_defaults
     assert SECRET not in repr(given)
 
 
-def test_a_golden_example_supplies_metadata_attributes_and_the_expected_welcome() -> None:
-    example = EXAMPLES / "sawt" / "caller_attributes.json"
-    case = json.loads(example.read_text())
-    plan = plan_from_args(["--example", str(example), "--attributes", "webcall.tts.speed=1.1"], env={})
-    assert json.loads(plan.metadata) == case["job_metadata"]
-    assert plan.room_metadata is None, "no room metadata in the case: the room is not created with any"
-    assert plan.attributes["webcall.variables.customer_name"] == "Mo"
-    assert plan.attributes["webcall.tts.speed"] == "1.1", "an explicit attribute wins over the example's"
-    assert plan.expected_welcome == case["expected"]["welcome"]["text"]
+def test_wait_barge_in_and_leave_are_steps_and_leave_must_come_last() -> None:
+    plan = plan_from_args(["--barge-in", "stop", "--wait", "1.5", "--type", "bye", "--leave"], env={})
+    assert plan.steps == (Step("barge_in", "stop"), Step("wait", seconds=1.5), Step("type", "bye"), Step("leave"))
+    with pytest.raises(CallerError):
+        plan_from_args(["--leave", "--type", "too late"], env={})
 
 
-def test_a_golden_examples_deployment_settings_are_carried_into_the_report() -> None:
-    example = EXAMPLES / "vyom" / "metadata_object_only.json"
-    case = json.loads(example.read_text())
-    plan = plan_from_args(["--example", str(example)], env={})
-    assert case["env"]
-    assert plan.example_env == case["env"]
+def test_a_preset_fills_what_the_command_line_leaves_unset_and_attributes_add_up() -> None:
+    preset = Preset(room="scaiwave-c1", metadata='{"call_id": "c1"}', attributes={"a": "1", "b": "2"})
+    plan = plan_from_args(["--attributes", "b=3", "--metadata", "{}"], env={}, preset=preset)
+    assert (plan.room, plan.metadata, plan.room_metadata) == ("scaiwave-c1", "{}", None)
+    assert plan.attributes == {"a": "1", "b": "3"}
 
 
 @pytest.mark.parametrize(
@@ -136,9 +136,21 @@ def test_a_golden_examples_deployment_settings_are_carried_into_the_report() -> 
         ["--attributes", "no-equals-sign"],
         ["--timeout", "0"],
         ["--listen", "soon"],
+        ["--wait", "-1"],
         ["--no-such-option"],
+        ["--example", "config/examples/vaani/documented_body.json"],
     ],
-    ids=["bad-json", "bad-room-json", "missing-file", "bad-attribute", "zero-timeout", "bad-number", "unknown-option"],
+    ids=[
+        "bad-json",
+        "bad-room-json",
+        "missing-file",
+        "bad-attribute",
+        "zero-timeout",
+        "bad-number",
+        "negative-wait",
+        "unknown-option",
+        "example-is-agent-qa-call",
+    ],
 )
 def test_unusable_arguments_are_refused_before_any_call(argv: list[str]) -> None:
     with pytest.raises(CallerError):
@@ -203,40 +215,6 @@ async def test_with_no_agent_running_the_call_exits_1_and_says_nothing_was_heard
 async def stack() -> AsyncIterator[Stack]:
     async with running_stack(WEBCALL_CALLER_ALLOWED_FIELDS="variables.customer_name,language,tts.speed") as running:
         yield running
-
-
-async def room_names(lk: api.LiveKitAPI) -> list[str]:
-    listed = await lk.room.list_rooms(api.ListRoomsRequest())
-    return [room.name for room in listed.rooms]
-
-
-@pytest.mark.e2e
-@pytest.mark.asyncio(loop_scope="module")
-async def test_a_vaani_example_is_welcomed_with_its_welcome_message_heard_and_recorded(
-    stack: Stack, tmp_path: Path
-) -> None:
-    example = EXAMPLES / "vaani" / "documented_body.json"
-    welcome_message = json.loads(example.read_text())["job_metadata"]["welcome_message"]
-    out = tmp_path / "agent.wav"
-    room = room_name("qa-vaani")
-    result = await call(
-        "--example", str(example), "--room", room, "--record", str(out), "--listen", "1", server=stack.server
-    )
-
-    assert result.code == 0, result.stderr
-    report = result.report
-    assert report["ok"] is True
-    assert report["welcome"]["text"] == welcome_message
-    assert report["welcome"]["as_expected"] is True
-    assert 0 < report["agent"]["joined_s"] < report["welcome"]["first_audio_s"] < 30
-    assert report["agent"]["attributes"]["lk.agent.state"] in {"listening", "speaking", "thinking"}
-    assert "speaking" in [s["state"] for s in report["agent"]["states"]]
-    assert [s["speaker"] for s in report["transcript"]] == ["agent"]
-    spoken = [r for r in stack.openai.requests if r.path == "/v1/audio/speech" and r.text == welcome_message]
-    assert spoken, "the welcome was synthesized by the fake TTS"
-    assert audible_seconds(out) > 1.0, "the recording holds the spoken welcome, not silence"
-    assert report["audio"]["record_s"] > 1.0
-    assert room not in await room_names(stack.lk), "the room is deleted at the end"
 
 
 @pytest.mark.e2e
