@@ -84,6 +84,15 @@ class Settings(BaseSettings):
         default=DEFAULT_CALLER_ALLOWED, validation_alias="WEBCALL_CALLER_ALLOWED_FIELDS"
     )
     redact_caller_data: bool = Field(default=True, validation_alias="WEBCALL_REDACT_CALLER_DATA")
+    # Deployment maxima of the per-call limits (`agent.config.normalize` clamps to them, ``clamped``). A call may
+    # last up to the maximum duration; a rollout drains for WEBCALL_DRAIN_TIMEOUT_S, so keep the two (and the pod's
+    # terminationGracePeriodSeconds) consistent.
+    max_call_duration_s: float = Field(default=1800.0, gt=0, validation_alias="WEBCALL_MAX_CALL_DURATION_S")
+    max_user_silence_timeout_s: float = Field(
+        default=300.0, gt=0, validation_alias="WEBCALL_MAX_USER_SILENCE_TIMEOUT_S"
+    )
+    max_silence_reprompts: int = Field(default=3, ge=0, validation_alias="WEBCALL_MAX_SILENCE_REPROMPTS")
+    max_message_chars: int = Field(default=4000, ge=1, validation_alias="WEBCALL_MAX_MESSAGE_CHARS")
     max_concurrent_calls: int = Field(default=8, ge=1, validation_alias="WEBCALL_MAX_CALLS")
     # Warm job processes kept ready (each ~150 MiB PSS, `bench/worker_footprint.py`). Unset: the framework's
     # default (one per CPU it sees, 0 in dev mode) capped at WEBCALL_MAX_CALLS.

@@ -17,7 +17,7 @@ from agent.config.call_config import ConfigWarning, WarningCode
 _MESSAGES: Final[dict[WarningCode, str]] = {
     "unknown_agent": "no profile has this agent id; the default profile is used",
     "missing_variable": "template variable has no value and no fallback; rendered empty",
-    "clamped": "value outside the range the provider accepts; clamped",
+    "clamped": "value outside the range the provider or the deployment accepts; clamped",
     "invalid_value": "value has the wrong type or form; ignored",
     "ignored_field": "field is not part of this dialect; ignored",
     "not_allowed": "value may not come from this source, or is not on the allowlist; ignored",

@@ -21,7 +21,12 @@ plus profiles) that a refused value falls back to. Provider knowledge comes from
    profile meeting a provider chosen by settings is not reported). Deepgram's and piper's TTS model *is* the voice.
 7. voice and language (`agent.config.voicing`): a voice that cannot speak the primary language is replaced,
    with ``unsupported_voice``.
-8. ranges, ``clamped``: ``llm.temperature`` 0-2; ``tts.speed`` the provider's range; ``ambience.volume`` 0-1.
+8. ranges, ``clamped``: ``llm.temperature`` 0-2; ``tts.speed`` the provider's range; ``ambience.volume`` 0-1;
+   the per-call limits at most the deployment's maxima (from any source, profiles too): ``limits.max_duration_s``
+   (``WEBCALL_MAX_CALL_DURATION_S``), ``limits.user_silence_timeout_s`` (``WEBCALL_MAX_USER_SILENCE_TIMEOUT_S``),
+   ``limits.silence_reprompts`` (``WEBCALL_MAX_SILENCE_REPROMPTS``), ``chat.max_message_chars``
+   (``WEBCALL_MAX_MESSAGE_CHARS``). Their lower bounds are the schema's (a zero or negative value is
+   ``invalid_value``).
 9. ``stt.language``: see `agent.config.languages.stt_language`.
 """
 
@@ -57,7 +62,19 @@ def normalize(draft: Draft, *, settings: Settings, voices: VoiceTable) -> None:
     _clamp(draft, "llm.temperature", (0.0, 2.0))
     _clamp(draft, "tts.speed", tts_spec(draft.text("tts.provider")).speed)
     _clamp(draft, "ambience.volume", (0.0, 1.0))
+    for path, maximum in deployment_maxima(settings).items():
+        _cap(draft, path, maximum)
     _stt_language(draft)
+
+
+def deployment_maxima(settings: Settings) -> dict[str, float]:
+    """The largest value the deployment allows for each per-call limit."""
+    return {
+        "limits.max_duration_s": settings.max_call_duration_s,
+        "limits.user_silence_timeout_s": settings.max_user_silence_timeout_s,
+        "limits.silence_reprompts": settings.max_silence_reprompts,
+        "chat.max_message_chars": settings.max_message_chars,
+    }
 
 
 def _languages(draft: Draft) -> None:
@@ -159,6 +176,14 @@ def _clamp(draft: Draft, path: str, bounds: tuple[float, float]) -> None:
     if isinstance(value, int | float) and not low <= value <= high:
         draft.warn("clamped", path)
         draft.set(path, min(max(float(value), low), high))
+
+
+def _cap(draft: Draft, path: str, maximum: float) -> None:
+    value = draft.value(path)
+    if isinstance(value, int | float) and value > maximum:
+        draft.warn("clamped", path)
+        # an int field keeps an int (the maximum of an int setting is one)
+        draft.set(path, maximum)
 
 
 def _stt_language(draft: Draft) -> None:
