@@ -30,8 +30,9 @@ from livekit.agents.voice.events import CloseEvent
 from agent import pipeline
 from agent.chat import ChatChannel
 from agent.config.call_config import CallConfig
-from agent.config.resolve import CallSources, resolve_call
+from agent.config.resolve import CallSources
 from agent.conversation import CallLimits, WebcallAgent, aec_warmup, ambience_player, turn_handling
+from agent.deployment import resolve_for_deployment
 from agent.events import CallEvents
 from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, tools_for
 from agent.log import get_logger
@@ -271,8 +272,7 @@ def resolve(
     ctx: JobContext, *, participant: rtc.RemoteParticipant | None, settings: Settings, shared: pipeline.Shared
 ) -> CallConfig:
     """The call's config from every source, with providers this deployment cannot serve replaced."""
-    config = resolve_call(sources(ctx, participant=participant), settings=settings)
-    return pipeline.with_available_providers(config, settings=settings, shared=shared)
+    return resolve_for_deployment(sources(ctx, participant=participant), settings=settings, shared=shared)
 
 
 def sources(ctx: JobContext, *, participant: rtc.RemoteParticipant | None) -> CallSources:

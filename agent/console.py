@@ -16,17 +16,19 @@ from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 
 from agent import pipeline
 from agent.config.call_config import CallConfig
-from agent.config.resolve import CallSources, resolve_call
+from agent.config.resolve import CallSources
 from agent.conversation import WebcallAgent
+from agent.deployment import resolve_for_deployment
 from agent.errors import PipelineError
 from agent.pipeline import LlmEngine
 from agent.settings import Settings
 
 
 def run_console(*, settings: Settings, job_metadata: str | None) -> int:
-    config = resolve_call(CallSources(job_metadata=job_metadata), settings=settings)
+    shared = pipeline.load_shared(settings)
+    config = resolve_for_deployment(CallSources(job_metadata=job_metadata), settings=settings, shared=shared)
     try:
-        model = pipeline.build_llm(config, settings=settings, shared=pipeline.load_shared(settings))
+        model = pipeline.build_llm(config, settings=settings, shared=shared)
     except PipelineError as error:
         print(
             f"webcall-agent: cannot build the LLM ({error.code}); set OPENAI_API_KEY or OPENAI_BASE_URL",

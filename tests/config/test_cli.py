@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agent.config.golden import GoldenCase, read_case
-from tests.config.conftest import EXAMPLES, REPO
+from tests.cli.commands import agent_command
+from tests.config.conftest import EXAMPLES
 
 SEED_BODY = EXAMPLES / "sawt" / "documented_body.json"
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", "resolve", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    return agent_command("resolve", *args, stdin=stdin)
 
 
 def example(name: str) -> GoldenCase:

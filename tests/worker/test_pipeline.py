@@ -6,7 +6,7 @@ import pytest
 from livekit.agents import stt, tts
 from livekit.plugins import deepgram, openai
 
-from agent import framework, pipeline
+from agent import deployment, framework, pipeline
 from agent.config.call_config import CallConfig, LlmConfig, SttConfig, TtsConfig
 from agent.errors import PipelineError
 from agent.providers import TTS
@@ -159,7 +159,7 @@ def test_a_provider_the_deployment_lacks_is_swapped_for_one_it_has_with_a_warnin
         tts=TtsConfig(provider="deepgram", voice="aura-2-helena-en", speed=1.2),
         provenance={"tts.provider": "job_metadata"},
     )
-    served = pipeline.with_available_providers(asked, settings=settings, shared=shared)
+    served = deployment.with_available_providers(asked, settings=settings, shared=shared)
     assert (served.stt.provider, served.stt.language) == ("openai", "es")
     assert (served.tts.provider, served.tts.speed) == ("openai", 1.2)
     assert served.tts.voice != "aura-2-helena-en"
@@ -175,14 +175,14 @@ def test_a_config_the_deployment_can_serve_is_returned_unchanged() -> None:
     settings = settings_with(OPENAI_API_KEY="sk-test", DEEPGRAM_API_KEY="dg-test")
     shared = pipeline.load_shared(settings)
     asked = CallConfig(tts=TtsConfig(provider="deepgram"))
-    assert pipeline.with_available_providers(asked, settings=settings, shared=shared) is asked
+    assert deployment.with_available_providers(asked, settings=settings, shared=shared) is asked
 
 
 def test_with_nothing_to_serve_a_role_the_config_stays_and_building_is_a_typed_error() -> None:
     settings = settings_with(OPENAI_API_KEY="", WEBCALL_STT_PROVIDER="deepgram", WEBCALL_TTS_PROVIDER="openai")
     shared = pipeline.load_shared(settings)
     asked = CallConfig(tts=TtsConfig(provider="deepgram"))
-    served = pipeline.with_available_providers(asked, settings=settings, shared=shared)
+    served = deployment.with_available_providers(asked, settings=settings, shared=shared)
     assert served.tts.provider == "deepgram"
     assert not served.warnings
     with pytest.raises(PipelineError) as caught:
@@ -223,7 +223,7 @@ def test_a_call_swapped_to_another_tts_provider_gets_a_voice_for_its_language() 
     settings = settings_with(OPENAI_API_KEY="", DEEPGRAM_API_KEY="dg-test", WEBCALL_TTS_PROVIDER="deepgram")
     shared = pipeline.load_shared(settings)
     asked = CallConfig(language={"primary": "es"}, tts=TtsConfig(provider="openai", voice="nova"))
-    served = pipeline.with_available_providers(asked, settings=settings, shared=shared)
+    served = deployment.with_available_providers(asked, settings=settings, shared=shared)
     assert served.tts.provider == "deepgram"
     assert served.tts.voice == served.tts.model
     assert TTS["deepgram"].speaks(served.tts.voice, "es")
