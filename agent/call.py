@@ -182,7 +182,8 @@ class Call:
             session=self._session,
             transcript=self._chat.transcript,
             outside_usage=self._outside_usage,
-            incidents=lambda: tuple(self._chat.events),
+            incidents=lambda: self._chat.events,
+            incident_counts=lambda: self._chat.incident_counts,
         )
         if self._events is not None:
             self._events.started()

@@ -14,10 +14,17 @@
   A text turn runs with the session's audio output disabled: the framework then builds no TTS for the turn and the
   transcript synchronizer passes text straight through, so the reply streams as the LLM produces it instead of being
   paced to audio playout.
-- **Limits**: a message longer than `chat.max_message_chars` is truncated (event ``chat_message_truncated``); a
-  token bucket bounds the turns a flood can cause: over the rate, the messages waiting are answered together in one
-  turn (event ``chat_throttled``), and past `ChatLimits.max_pending` waiting messages new ones are refused (event
-  ``chat_queue_full``). Any unicode is accepted; control characters other than newline and tab are removed.
+- **Limits** (`ChatLimits`): a message longer than `chat.max_message_chars` is truncated (event
+  ``chat_message_truncated``); a token bucket bounds the turns a flood can cause: over the rate, the messages
+  waiting are answered together in one turn (event ``chat_throttled``) of at most `ChatLimits.max_batch_messages`
+  messages and `ChatLimits.max_batch_chars` characters (the rest wait for the next turn), and past
+  `ChatLimits.max_pending` waiting messages new ones are refused (event ``chat_queue_full``). So 1,000 messages in
+  a second queue at most ``max_pending`` and cost a handful of turns. Any unicode is accepted; control characters
+  other than newline and tab are removed.
+- **Incidents** (`ChatIncidents`): every event is counted by code (``incident_counts`` in ``call.ended``), only the
+  first `ChatLimits.incident_samples` of each code are kept whole (``incidents``), and a run of the same code with
+  less than `ChatLimits.burst_gap_s` between events is logged once, when it starts; the counts are logged once more
+  when the channel closes.
   Text replies go out through the framework's transcript sinks, which strip TTS markup; the copy posted on
   ``lk.chat`` is stripped the same way.
 - **Degradation**: when the STT or TTS fails unrecoverably the call goes on in text: audio in that direction is
@@ -90,11 +97,47 @@ class ChatEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class ChatLimits:
-    """Rate limits for typed messages: a token bucket of `burst` turns refilled at `refill_per_s`."""
+    """Bounds on typed messages: a token bucket of `burst` turns refilled at `refill_per_s`, the messages waiting,
+    the size of one throttled turn, and how much of a flood of incidents is kept and logged."""
 
     burst: int = 5
     refill_per_s: float = 1.0
-    max_pending: int = 200
+    max_pending: int = 50
+    max_batch_messages: int = 20
+    max_batch_chars: int = 8000
+    incident_samples: int = 5
+    burst_gap_s: float = 2.0
+
+
+class ChatIncidents:
+    """The chat events of one call, bounded: a count per code, the first `limits.incident_samples` of each code,
+    one log line per burst of a code (a burst ends after `limits.burst_gap_s` without that code)."""
+
+    def __init__(self, limits: ChatLimits, *, on_event: Callable[[ChatEvent], None] | None = None) -> None:
+        self._limits = limits
+        self._on_event = on_event
+        self.samples: list[ChatEvent] = []
+        self.counts: dict[str, int] = {}
+        self._last_at: dict[str, float] = {}
+
+    def record(self, code: ChatEventCode, **data: object) -> None:
+        event = ChatEvent(code=code, data=data)
+        count = self.counts.get(code, 0) + 1
+        self.counts[code] = count
+        if count <= self._limits.incident_samples:
+            self.samples.append(event)
+        now = time.monotonic()
+        last = self._last_at.get(code)
+        self._last_at[code] = now
+        if last is None or now - last > self._limits.burst_gap_s:
+            logger.info("chat event", extra={"code": code, "count": count, **{f"chat_{k}": v for k, v in data.items()}})
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def log_totals(self) -> None:
+        """One line with every count, when any event was suppressed from the log by bursting."""
+        if any(count > 1 for count in self.counts.values()):
+            logger.info("chat events", extra={"counts": dict(self.counts)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,13 +218,12 @@ class ChatChannel:
         self._session = session
         self._config = config
         self.transcript = transcript if transcript is not None else Transcript()
-        self._on_event = on_event
         self._limits = limits if limits is not None else ChatLimits()
+        self.incidents = ChatIncidents(self._limits, on_event=on_event)
         self._bucket = _TokenBucket(self._limits)
         self.multi_party = config.dialect == "scaiwave" if multi_party is None else multi_party
         # scribe calls answer only messages that address the agent: the worker passes that test (text, speaker)
         self._should_answer = should_answer
-        self.events: list[ChatEvent] = []
         self._pending: deque[_Message] = deque()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -195,6 +237,16 @@ class ChatChannel:
         if config.chat.reply_mode == "text":
             # before session.start, so that not even the welcome is synthesized
             self._session.output.set_audio_enabled(False)
+
+    @property
+    def events(self) -> tuple[ChatEvent, ...]:
+        """The incidents kept whole (the first few of each code)."""
+        return tuple(self.incidents.samples)
+
+    @property
+    def incident_counts(self) -> dict[str, int]:
+        """How many incidents of each code the call had."""
+        return dict(self.incidents.counts)
 
     # -- wiring -----------------------------------------------------------------------------------------------
 
@@ -219,6 +271,8 @@ class ChatChannel:
         self._task = asyncio.create_task(self._run(), name="webcall.chat.answer")
 
     async def aclose(self) -> None:
+        if not self._closed:
+            self.incidents.log_totals()
         self._closed = True
         self._session.off("error", self._on_session_error)
         self.transcript.detach(self._session)
@@ -285,12 +339,17 @@ class ChatChannel:
     async def _take_batch(self) -> list[_Message]:
         if self._bucket.try_take():
             return [self._pending.popleft()]
-        # over the rate: wait for the next token, then answer everything that piled up meanwhile in one turn
+        # over the rate: wait for the next token, then answer what piled up meanwhile in one bounded turn
         await asyncio.sleep(self._bucket.wait_s())
         self._bucket.take()
-        batch = list(self._pending)
-        self._pending.clear()
-        self._emit("chat_throttled", messages=len(batch))
+        batch = [self._pending.popleft()]
+        chars = len(batch[0].text)
+        while self._pending and len(batch) < self._limits.max_batch_messages:
+            chars += len(self._pending[0].text) + 1
+            if chars > self._limits.max_batch_chars:
+                break
+            batch.append(self._pending.popleft())
+        self._emit("chat_throttled", messages=len(batch), waiting=len(self._pending))
         return batch
 
     async def _wait_for_speech_to_end(self) -> None:
@@ -394,11 +453,7 @@ class ChatChannel:
     # -- helpers ----------------------------------------------------------------------------------------------
 
     def _emit(self, code: ChatEventCode, **data: object) -> None:
-        event = ChatEvent(code=code, data=data)
-        self.events.append(event)
-        logger.info("chat event", extra={"code": code, **{f"chat_{k}": v for k, v in data.items()}})
-        if self._on_event is not None:
-            self._on_event(event)
+        self.incidents.record(code, **data)
 
     def _spawn(self, coro: Coroutine[None, None, None]) -> None:
         task = asyncio.create_task(coro)

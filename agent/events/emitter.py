@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from livekit.agents import AgentSession
@@ -65,6 +65,7 @@ class CallEvents:
         transcript: Transcript,
         usage: Callable[[], Sequence[ModelUsage]],
         incidents: Callable[[], Sequence[Incident]] = tuple,
+        incident_counts: Callable[[], Mapping[str, int] | None] = lambda: None,
         sinks: Sequence[Sink],
         prices: PriceTable | None,
         include_content: bool,
@@ -75,6 +76,7 @@ class CallEvents:
         self._transcript = transcript
         self._usage = usage
         self._incidents = incidents
+        self._incident_counts = incident_counts
         self._sinks = list(sinks)
         self._prices = prices
         self._include_content = include_content
@@ -93,6 +95,7 @@ class CallEvents:
         transcript: Transcript,
         outside_usage: Callable[[], Sequence[ModelUsage]] = list,
         incidents: Callable[[], Sequence[Incident]] = tuple,
+        incident_counts: Callable[[], Mapping[str, int] | None] = lambda: None,
     ) -> CallEvents | None:
         """The call's events; None when no sink is configured."""
         sinks = sinks_from(settings)
@@ -105,6 +108,7 @@ class CallEvents:
             # The session's usage plus what was spent outside it (the welcome synthesized before the session).
             usage=lambda: merge_usage([*session.usage.model_usage, *outside_usage()]),
             incidents=incidents,
+            incident_counts=incident_counts,
             sinks=sinks,
             prices=_prices(settings),
             include_content=settings.events_include_transcript,
@@ -162,6 +166,7 @@ class CallEvents:
                 prices=self._prices,
                 include_content=self._include_content,
                 incidents=self._incidents(),
+                incident_counts=self._incident_counts(),
                 max_bytes=self._max_bytes,
             )
         except Exception:

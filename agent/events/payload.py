@@ -18,7 +18,9 @@ Both events share an envelope and the call's identity::
     }
 
 ``call.ended`` adds ``ended_at``, ``duration_s``, ``end_reason``, ``usage`` (``llm`` tokens, ``tts`` characters and
-audio seconds, ``stt`` audio seconds: one entry per provider/model, plus ``totals``), ``cost`` (an estimate, see
+audio seconds, ``stt`` audio seconds: one entry per provider/model, plus ``totals``), ``incidents`` (the first
+few of each code, e.g. ``chat_queue_full``, with counts and codes only), ``incident_counts`` (every incident, by
+code), ``cost`` (an estimate, see
 `agent.events.prices`; absent without a price table) and ``transcript``: both channels in order, each item
 ``{"seq", "at", "channel": "chat"|"voice", "role": "user"|"assistant", "speaker", "interrupted", "text"}``; a text
 longer than `MAX_ITEM_CHARS` is cut there and the item says ``"text_truncated": true, "chars": <full length>``.
@@ -122,9 +124,11 @@ def ended_event(
     prices: PriceTable | None,
     include_content: bool,
     incidents: Sequence[Incident] = (),
+    incident_counts: Mapping[str, int] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Event:
-    """``call.ended``: the common fields plus duration, end reason, usage, estimated cost, transcript and incidents."""
+    """``call.ended``: the common fields plus duration, end reason, usage, estimated cost, transcript and incidents
+    (the first few of each code whole, every code counted)."""
     body = _common(config, facts=facts, include_content=include_content)
     body["ended_at"] = iso(ended_at)
     body["duration_s"] = round(max(0.0, ended_at - facts.started_at), 3)
@@ -134,6 +138,7 @@ def ended_event(
         body["cost"] = estimate_cost(usage, prices)
     body["transcript"] = [_item(item, include_content=include_content) for item in transcript]
     body["incidents"] = [{"code": i.code, "at": iso(i.at), **i.data} for i in incidents]
+    body["incident_counts"] = dict(incident_counts) if incident_counts is not None else _counts(incidents)
     return _event("call.ended", body, now=ended_at, max_bytes=max_bytes)
 
 
@@ -180,6 +185,13 @@ def _common(config: CallConfig, *, facts: CallFacts, include_content: bool) -> d
     else:
         call["metadata_keys"] = sorted(info.metadata)
     return fields
+
+
+def _counts(incidents: Sequence[Incident]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for incident in incidents:
+        counts[incident.code] = counts.get(incident.code, 0) + 1
+    return counts
 
 
 def _item(item: TranscriptItem, *, include_content: bool) -> dict[str, object]:

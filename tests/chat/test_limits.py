@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from agent.chat import ChatLimits, clean_text
+import pytest
+
+from agent.chat import ChatIncidents, ChatLimits, clean_text
 from agent.config.call_config import CallConfig, ChatConfig
 from tests.chat.fakes import ScriptedLLM, last_user_text
 from tests.chat.harness import in_process_call
@@ -47,6 +50,50 @@ async def test_past_the_pending_limit_new_messages_are_refused_with_an_event_not
         asked = "\n".join(last_user_text(r.chat_ctx) for r in call.llm.requests).split("\n")
         assert asked[0] == "m0"
         assert asked == sorted(asked, key=lambda m: int(m[1:]))
+
+
+async def test_a_throttled_turn_holds_at_most_the_batch_bound_and_the_rest_waits_for_the_next() -> None:
+    messages = [f"m{i:02d} " + "y" * 20 for i in range(12)]  # 24 characters each
+    limits = ChatLimits(burst=1, refill_per_s=4.0, max_batch_messages=4, max_batch_chars=60)
+    async with in_process_call(limits=limits, llm=ScriptedLLM(ttft_s=0.05)) as call:
+        for text in messages:
+            await call.type(text)
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=30)
+
+        turns = [last_user_text(r.chat_ctx) for r in call.llm.requests]
+        assert "\n".join(turns).split("\n") == messages, "every message answered, in order"
+        assert all(len(t) <= 60 for t in turns)
+        assert max(len(t.split("\n")) for t in turns) == 2, "two 24-character messages fit in 60, three do not"
+
+
+def test_a_flood_of_one_incident_is_counted_whole_kept_as_its_first_few_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="webcall.chat")
+    seen: list[str] = []
+    incidents = ChatIncidents(ChatLimits(incident_samples=3), on_event=lambda e: seen.append(e.code))
+    for _ in range(1000):
+        incidents.record("chat_queue_full", pending=50)
+    incidents.log_totals()
+
+    assert incidents.counts == {"chat_queue_full": 1000}
+    assert [e.code for e in incidents.samples] == ["chat_queue_full"] * 3
+    assert len(seen) == 1000, "the hook still sees every incident"
+    assert [r.getMessage() for r in caplog.records] == ["chat event", "chat events"]
+    assert vars(caplog.records[-1])["counts"] == {"chat_queue_full": 1000}
+
+
+async def test_a_new_burst_after_a_quiet_gap_is_logged_again(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="webcall.chat")
+    incidents = ChatIncidents(ChatLimits(burst_gap_s=0.05))
+    for _ in range(10):
+        incidents.record("chat_throttled", messages=20)
+    await asyncio.sleep(0.2)
+    for _ in range(10):
+        incidents.record("chat_throttled", messages=20)
+
+    assert [r.getMessage() for r in caplog.records] == ["chat event", "chat event"]
+    assert [vars(r)["count"] for r in caplog.records] == [1, 11]
 
 
 UNICODE = [

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import time
 
-from agent.chat import DEGRADED_NOTICE
+import pytest
+
+from agent.chat import DEGRADED_NOTICE, ChatLimits
 from agent.config.call_config import CallConfig, ChatConfig
 from sandbox.server import SandboxServer
 from tests.chat.fakes import ScriptedLLM, ToneTTS, last_user_text
@@ -120,7 +125,7 @@ async def test_a_long_unicode_message_arrives_whole_over_the_wire_and_is_truncat
 async def test_a_flood_of_messages_over_the_wire_is_throttled_and_every_message_reaches_the_llm(
     sandbox_server: SandboxServer,
 ) -> None:
-    messages = [f"flood {i}" for i in range(60)]
+    messages = [f"flood {i}" for i in range(40)]  # fewer than ChatLimits.max_pending
     async with room_call(sandbox_server) as call:
         await asyncio.gather(*(call.caller.local_participant.send_text(m, topic="lk.chat") for m in messages))
         await eventually(lambda: sum(i.role == "user" for i in call.chat.transcript.items) == len(messages), within=20)
@@ -130,3 +135,45 @@ async def test_a_flood_of_messages_over_the_wire_is_throttled_and_every_message_
         assert sorted(asked) == sorted(messages)
         assert len(call.llm.requests) < len(messages)
         assert any(e.code == "chat_throttled" for e in call.chat.events)
+
+
+FLOOD = 1000
+
+
+async def test_a_thousand_messages_in_a_burst_cost_a_few_bounded_turns_counted_incidents_and_a_few_log_lines(
+    sandbox_server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="webcall.chat")
+    limits = ChatLimits()
+    messages = [f"spam {i:04d} " + "x" * 300 for i in range(FLOOD)]
+    async with room_call(sandbox_server) as call:
+        started = time.monotonic()
+        await asyncio.gather(*(call.caller.local_participant.send_text(m, topic="lk.chat") for m in messages))
+        sent_s = time.monotonic() - started
+
+        def handled() -> int:
+            answered = sum(i.role == "user" for i in call.chat.transcript.items)
+            return answered + call.chat.incident_counts.get("chat_queue_full", 0)
+
+        await eventually(lambda: handled() == FLOOD, within=60)
+        await asyncio.wait_for(call.chat.wait_idle(), timeout=60)
+        counts = call.chat.incident_counts
+        turns = [last_user_text(r.chat_ctx) for r in call.llm.requests]
+
+    # Every message was either queued (and answered) or refused and counted; none was queued past the bound.
+    accepted = sum(len(t.split("\n")) for t in turns)
+    assert accepted + counts["chat_queue_full"] == FLOOD
+    assert counts["chat_queue_full"] > FLOOD / 2
+    # Turns: the bucket's burst, then one bounded batch per refill while the flood lasted, then the queue's rest.
+    most = (
+        limits.burst
+        + math.ceil(sent_s * limits.refill_per_s)
+        + math.ceil(limits.max_pending / limits.max_batch_messages)
+        + 1
+    )
+    assert len(turns) <= most, (len(turns), sent_s)
+    assert all(len(t) <= limits.max_batch_chars and len(t.split("\n")) <= limits.max_batch_messages for t in turns)
+    # The incidents kept whole are the first few of each code; the log has a line per burst, not per message.
+    assert all(sum(e.code == code for e in call.chat.events) <= limits.incident_samples for code in counts)
+    logged = [r for r in caplog.records if r.name == "webcall.chat"]
+    assert len(logged) <= 2 * len(counts) + 1, [r.getMessage() for r in logged]

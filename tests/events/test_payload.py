@@ -200,12 +200,8 @@ def test_usage_spent_outside_the_session_is_added_to_the_same_models_entry() -> 
     assert session_tts.characters_count == 40, "the inputs are not changed"
 
 
-def test_call_ended_lists_what_the_chat_channel_did_with_codes_and_counts_but_no_text() -> None:
-    incidents = [
-        ChatEvent(code="chat_message_truncated", data={"length": 9000, "limit": 4000}, at=1_700_000_005.0),
-        ChatEvent(code="chat_throttled", data={"messages": 3}, at=1_700_000_006.25),
-    ]
-    body = ended_event(
+def ended_with(incidents: list[ChatEvent], *, counts: dict[str, int] | None = None) -> dict[str, object]:
+    return ended_event(
         resolved("convoi/with_overrides.json"),
         facts=FACTS,
         ended_at=1_700_000_042.5,
@@ -215,12 +211,29 @@ def test_call_ended_lists_what_the_chat_channel_did_with_codes_and_counts_but_no
         prices=None,
         include_content=False,
         incidents=incidents,
+        incident_counts=counts,
     ).body
+
+
+def test_call_ended_lists_what_the_chat_channel_did_with_codes_and_counts_but_no_text() -> None:
+    incidents = [
+        ChatEvent(code="chat_message_truncated", data={"length": 9000, "limit": 4000}, at=1_700_000_005.0),
+        ChatEvent(code="chat_throttled", data={"messages": 3}, at=1_700_000_006.25),
+    ]
+    body = ended_with(incidents)
     assert body["incidents"] == [
         {"code": "chat_message_truncated", "at": "2023-11-14T22:13:25.000Z", "length": 9000, "limit": 4000},
         {"code": "chat_throttled", "at": "2023-11-14T22:13:26.250Z", "messages": 3},
     ]
     assert the_end(resolved("convoi/with_overrides.json"))["incidents"] == []
+    assert body["incident_counts"] == {"chat_message_truncated": 1, "chat_throttled": 1}
+
+
+def test_call_ended_counts_every_incident_of_a_flood_beside_the_few_it_lists() -> None:
+    kept = [ChatEvent(code="chat_queue_full", data={"pending": 50}, at=1_700_000_005.0)] * 5
+    body = ended_with(kept, counts={"chat_queue_full": 950, "chat_throttled": 4})
+    assert body["incident_counts"] == {"chat_queue_full": 950, "chat_throttled": 4}
+    assert len(body["incidents"]) == 5  # type: ignore[arg-type]
 
 
 CASES = read_cases(EXAMPLES)
