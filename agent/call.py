@@ -5,8 +5,9 @@ Contract:
   the session with ``session_host=False`` (no participant can read the prompt or inject input), then chat, limits,
   scribe and ambience, and opens the call's events (`CallEvents`): the call owns them, and ``call.started`` goes out
   once the session runs.
-- Why the call ended is decided here and only here (`EndReason`): the caller leaving, a limit, or the session's own
-  close reason, whichever is noted first. `finish` sends ``call.ended`` with it; the worker calls it from
+- Why the call ended is decided here and only here (`EndReason`): the caller leaving, a limit, the worker stopping
+  (``shutdown``, after a short goodbye: `Call.shut_down`) or the session's own close reason, whichever is noted
+  first. `finish` sends ``call.ended`` with it; the worker calls it from
   ``on_session_end``, the one place the framework waits for (`Call.of` finds the call from the job).
 - The job ends when the session closes: caller left, limits reached, room deleted. In a scribe call everyone is
   transcribed and only speech or typed messages that name the agent are answered; the call ends when the last
@@ -17,8 +18,9 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Final
 
 from livekit import rtc
 from livekit.agents import AgentSession, JobContext, llm, vad
@@ -41,6 +43,10 @@ from agent.settings import Settings
 from agent.welcome import WelcomePrefetch
 
 logger = get_logger("call")
+
+# Said by the session's own TTS when the worker stops before the call ended (`Call.shut_down`).
+SHUTDOWN_GOODBYE: Final = "I'm sorry, I have to end this call now. Please call again. Goodbye."
+SHUTDOWN_GOODBYE_WITHIN_S: Final = 10.0
 
 
 class EndReason:
@@ -158,6 +164,21 @@ class Call:
         self._ambience = ambience_player(config.ambience)
         if self._ambience is not None:
             await self._ambience.start(room=self._ctx.room, agent_session=self._session)
+
+    def shut_down(self) -> None:
+        """The worker is stopping (`agent.drain`): a short goodbye, then the call ends with reason ``shutdown``."""
+        self.end_reason.note("shutdown")
+        self._spawn(self._say_goodbye())
+
+    async def _say_goodbye(self) -> None:
+        with contextlib.suppress(RuntimeError):  # nothing is playing, or the session is already closing
+            await self._session.interrupt(force=True)
+        try:
+            handle = self._session.say(SHUTDOWN_GOODBYE, allow_interruptions=False)
+            await asyncio.wait_for(handle.wait_for_playout(), timeout=SHUTDOWN_GOODBYE_WITHIN_S)
+        except (RuntimeError, TimeoutError):
+            logger.warning("shutdown goodbye not played")
+        self._session.shutdown(drain=False)
 
     async def finish(self) -> None:
         """Send ``call.ended`` with the end reason (delivery awaited, bounded). Never raises."""

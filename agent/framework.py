@@ -6,9 +6,11 @@ is not the installed version or a name moved, so an upgrade is a deliberate, rev
 
 - `warm_tls`: builds the TLS context of the framework's shared aiohttp session now (``http_context`` caches it per
   process); otherwise the first call of a job process pays for parsing the CA bundle on its event loop.
-- `run_worker`: runs an `AgentServer` as ``livekit.agents`` ``start``/``dev`` do (logging, signals, drain). The
-  public `cli.run_app` parses its own command line and discovers the server by module, which would hide our
-  subcommands and settings check.
+- `setup_logging`: the framework's log handler (JSON or colored), as its ``start``/``dev`` commands install it. The
+  worker runs its own loop and signals (`agent.drain`): the framework's runner exits at the second signal with no
+  goodbye, and the public `cli.run_app` parses its own command line, which would hide our subcommands.
+- `job_process_ids`: the process ids of the job processes running a call, which `agent.drain` signals to say goodbye;
+  the server lists its processes only in its private pool.
 - `fallback_members`: the providers of a ``FallbackAdapter`` chain, first the one it tries first. A mid-call voice or
   language change goes to that one; the adapter keeps its list private and has no ``update_options`` of its own.
 - `strip_markup`: TTS markup removed exactly as the framework's transcript sinks remove it (its
@@ -20,8 +22,8 @@ from __future__ import annotations
 from typing import Any, Final, Literal
 
 from livekit.agents import AgentServer, stt, tts
-from livekit.agents.cli import cli as framework_cli
-from livekit.agents.cli import proto
+from livekit.agents.cli import log as framework_log
+from livekit.agents.ipc.job_proc_executor import ProcJobExecutor
 from livekit.agents.tts._provider_format import TranscriptMarkupStripper
 from livekit.agents.utils import http_context
 
@@ -33,9 +35,24 @@ def warm_tls() -> None:
     http_context._create_ssl_context()
 
 
-def run_worker(server: AgentServer, *, log_level: str, log_format: Literal["json", "colored"], dev: bool) -> None:
-    """Run `server` until it is told to stop, as the framework's own ``start`` (or ``dev``) command does."""
-    framework_cli._run_worker(server, proto.CliArgs(log_level=log_level, log_format=log_format, dev=dev))
+def setup_logging(*, log_level: str, log_format: Literal["json", "colored"]) -> None:
+    """The root log handler on stdout, as ``livekit.agents start`` (JSON) or ``dev`` (colored) sets it up."""
+    framework_log.setup_logging(log_level, devmode=log_format == "colored", console=False)
+
+
+def job_process_ids(server: AgentServer) -> list[int]:
+    """The process ids of the job processes running a call (console and simulated jobs left out)."""
+    pool = getattr(server, "_proc_pool", None)  # made when the server starts running
+    if pool is None:
+        return []
+    return [
+        proc.pid
+        for proc in pool.processes
+        if isinstance(proc, ProcJobExecutor)
+        and proc.pid is not None
+        and proc.running_job is not None
+        and not proc.running_job.fake_job
+    ]
 
 
 def fallback_members(adapter: tts.FallbackAdapter | stt.FallbackAdapter) -> tuple[Any, ...]:

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     # default (one per CPU it sees, 0 in dev mode) capped at WEBCALL_MAX_CALLS.
     idle_processes: int | None = Field(default=None, ge=0, validation_alias="WEBCALL_IDLE_PROCESSES")
     log_level: str = Field(default="INFO", validation_alias="WEBCALL_LOG_LEVEL")
+    # After the first SIGTERM, live calls may end on their own for this long (`agent.drain`); then each hears a
+    # goodbye and ends with reason `shutdown`. The default covers a call of the default 30-minute maximum started
+    # just before the signal, with its goodbye, and fits deploy/k8s's grace period (1920 s) with the 5 s preStop and
+    # the goodbye grace.
+    drain_timeout_s: float = Field(default=1840.0, gt=0, validation_alias="WEBCALL_DRAIN_TIMEOUT_S")
+    # How long a dispatched job waits for its caller to join before it ends with reason `no_caller`.
+    join_timeout_s: float = Field(default=60.0, gt=0, validation_alias="WEBCALL_JOIN_TIMEOUT_S")
 
     # Call events (`agent.events`): a JSONL spool directory and/or a signed webhook; both off by default.
     events_dir: Path | None = Field(default=None, validation_alias="WEBCALL_EVENTS_DIR")

@@ -18,18 +18,20 @@ Contract:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import sys
 import time
 from typing import Final
 
+from livekit import rtc
 from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, JobRequest, llm, tokenize
 from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.worker import ServerEnvOption
 from livekit.rtc._ffi_client import FfiClient
 from pydantic import SecretStr
 
-from agent import framework, pipeline
+from agent import drain, framework, pipeline
 from agent.call import Call, resolve
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
@@ -52,6 +54,8 @@ DEFAULT_HEALTH_PORT: Final = 8081
 
 # Imported once in the forkserver, so job processes start with them (a first import inside a call blocks its loop).
 PRELOAD_MODULES: Final = [
+    # First: importing it in the forkserver makes that process, and the job processes it forks, ignore SIGTERM.
+    "agent.drain",
     "agent.worker",
     "agent.call",
     "agent.chat",
@@ -72,6 +76,7 @@ def prewarm(proc: JobProcess) -> None:
     ``resolve_call`` reads (13 ms of YAML per call, twice before the welcome), and the chat message model, whose
     pydantic schema is built on first use, in the session's start.
     """
+    drain.ignore_stop_signals()
     settings = get_settings()
     # This process's one root handler is the IPC queue to the main process: caller data is redacted before it.
     install_redaction(enabled=settings.redact_caller_data)
@@ -100,9 +105,11 @@ def idle_processes(settings: Settings) -> int | ServerEnvOption[int]:
     return ServerEnvOption(dev_default=0, prod_default=min(per_cpu, settings.max_concurrent_calls))
 
 
-def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) -> AgentServer:
+def build_server(
+    settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT, capacity: Capacity | None = None
+) -> AgentServer:
     """The `AgentServer` with our entrypoint, request handler and load function registered."""
-    capacity = Capacity(max_calls=settings.max_concurrent_calls)
+    capacity = capacity or Capacity(max_calls=settings.max_concurrent_calls)
     server = AgentServer(
         setup_fnc=prewarm,
         load_fnc=capacity.load,
@@ -125,11 +132,13 @@ def build_server(settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT) 
             # Not terminal: the server may offer the job to another worker.
             await request.reject(terminate=False)
             return
-        await request.accept(
-            identity=participant_identity(request.id, agent_name=settings.agent_name),
-            name=AGENT_DISPLAY_NAME,
-            attributes={"webcall.agent": settings.agent_name},
-        )
+        # The slot is held from here until the job runs, so a burst of requests cannot all pass `decide`.
+        with capacity.reserve(request.id):
+            await request.accept(
+                identity=participant_identity(request.id, agent_name=settings.agent_name),
+                name=AGENT_DISPLAY_NAME,
+                attributes={"webcall.agent": settings.agent_name},
+            )
 
     # The main process's root handlers (set up by the framework before the worker starts) write every record, job
     # processes' included.
@@ -169,6 +178,7 @@ async def entrypoint(ctx: JobContext) -> None:
     """One call: read -> resolve -> build -> start."""
     timeline = Timeline()
     settings = get_settings()
+    goodbye = drain.GoodbyeRequest.listen()
     install_redaction(enabled=settings.redact_caller_data)
     shared: pipeline.Shared = ctx.proc.userdata.get("shared") or pipeline.load_shared(settings)
     # Synthesis of the welcome starts before the room is even joined; the final config usually agrees.
@@ -179,7 +189,11 @@ async def entrypoint(ctx: JobContext) -> None:
     audio_in = DeferredAudioSubscription(ctx.room)
     await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
     timeline.mark("connected")
-    caller = await ctx.wait_for_participant()
+    caller = await _wait_for_caller(ctx, within_s=settings.join_timeout_s, goodbye=goodbye)
+    if caller is None:
+        await welcome.aclose()
+        await _never_joined(ctx, config=early, settings=settings, goodbye=goodbye)
+        return
     timeline.mark("caller_found")
     config = resolve(ctx, participant=caller, settings=settings, shared=shared)
     ctx.log_context_fields = call_log_fields(config, room_name=ctx.room.name, job_id=ctx.job.id)
@@ -200,6 +214,34 @@ async def entrypoint(ctx: JobContext) -> None:
         audio_in.release()
     timeline.mark("session_started")
     logger.info("call started", extra={"welcome_mode": config.welcome.mode, "timeline_ms": timeline.marks})
+    goodbye.then(call.shut_down)
+
+
+async def _wait_for_caller(
+    ctx: JobContext, *, within_s: float, goodbye: drain.GoodbyeRequest
+) -> rtc.RemoteParticipant | None:
+    """The caller, or None when nobody joined within `within_s` or the worker is stopping."""
+    joined = asyncio.ensure_future(ctx.wait_for_participant())
+    stopping = asyncio.ensure_future(goodbye.requested.wait())
+    try:
+        done, _ = await asyncio.wait({joined, stopping}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not joined.done():
+            joined.cancel()
+    return joined.result() if joined in done else None
+
+
+async def _never_joined(
+    ctx: JobContext, *, config: CallConfig, settings: Settings, goodbye: drain.GoodbyeRequest
+) -> None:
+    """A job whose caller never came: both events are sent (no transcript), the job ends."""
+    reason = "shutdown" if goodbye.requested.is_set() else "no_caller"
+    logger.warning("no caller joined, ending job", extra={"reason": reason, "join_timeout_s": settings.join_timeout_s})
+    await CallEvents.unserved(
+        settings, config=config, job_id=ctx.job.id, room=ctx.room.name, notice=None, end_reason=reason
+    )
+    ctx.shutdown(reason=reason)
 
 
 async def _unserved(ctx: JobContext, *, config: CallConfig, settings: Settings, shared: pipeline.Shared) -> None:
@@ -271,9 +313,10 @@ def main(argv: list[str]) -> int:
 
 
 def _run(settings: Settings, *, command: str, log_level: str | None, health_port: int) -> int:
-    server = build_server(settings, health_port=health_port)
+    capacity = Capacity(max_calls=settings.max_concurrent_calls)
+    server = build_server(settings, health_port=health_port, capacity=capacity)
     dev = command == "dev"
-    framework.run_worker(
-        server, log_level=(log_level or settings.log_level).upper(), log_format="colored" if dev else "json", dev=dev
+    framework.setup_logging(
+        log_level=(log_level or settings.log_level).upper(), log_format="colored" if dev else "json"
     )
-    return 0
+    return drain.run(server, capacity=capacity, drain_timeout_s=settings.drain_timeout_s, dev=dev)

@@ -116,16 +116,27 @@ class CallEvents:
         )
 
     @classmethod
-    async def unserved(cls, settings: Settings, *, config: CallConfig, job_id: str, room: str, notice: str) -> None:
-        """``call.started`` and ``call.ended`` (end reason ``unavailable``) of a call no pipeline could serve.
+    async def unserved(
+        cls,
+        settings: Settings,
+        *,
+        config: CallConfig,
+        job_id: str,
+        room: str,
+        notice: str | None,
+        end_reason: str = "unavailable",
+    ) -> None:
+        """``call.started`` and ``call.ended`` of a call that never ran: no pipeline could serve it (end reason
+        ``unavailable``), no caller joined (``no_caller``) or the worker stopped first (``shutdown``).
 
-        Its transcript is the notice the caller was given; its usage is empty. Never raises.
+        Its transcript is the notice the caller was given, if any; its usage is empty. Never raises.
         """
         sinks = sinks_from(settings)
         if not sinks:
             return
         transcript = Transcript()
-        transcript.add(channel="chat", role="assistant", speaker=AGENT_SPEAKER, text=notice)
+        if notice is not None:
+            transcript.add(channel="chat", role="assistant", speaker=AGENT_SPEAKER, text=notice)
         events = cls(
             config=config,
             facts=CallFacts(job_id=job_id, room=room, started_at=time.time()),
@@ -137,7 +148,7 @@ class CallEvents:
             max_bytes=settings.events_max_bytes,
         )
         events.started()
-        await events.ended(end_reason="unavailable")
+        await events.ended(end_reason=end_reason)
 
     def started(self) -> None:
         """Send ``call.started`` in the background."""

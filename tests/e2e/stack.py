@@ -37,7 +37,9 @@ class WorkerProcess:
     _reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, env: dict[str, str]) -> WorkerProcess:
+    async def start(cls, env: dict[str, str], *, own_process_group: bool = False) -> WorkerProcess:
+        """Start the worker; with `own_process_group` it leads a process group of its own (as PID 1 of a container
+        does), which a test can signal as a whole."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -48,6 +50,7 @@ class WorkerProcess:
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            start_new_session=own_process_group,
         )
         worker = cls(process=process)
         worker._reader = asyncio.create_task(worker._read())

@@ -8,8 +8,9 @@ from importlib.metadata import version
 from typing import Any
 
 from livekit.agents import stt, tts
-from livekit.agents.cli import cli as framework_cli
-from livekit.agents.cli import proto
+from livekit.agents.cli import log as framework_log
+from livekit.agents.ipc import proc_pool
+from livekit.agents.ipc.job_proc_executor import ProcJobExecutor
 from livekit.agents.utils import http_context
 
 from agent import framework
@@ -25,11 +26,22 @@ def test_the_tls_context_of_the_shared_http_session_is_built_by_the_private_fact
     framework.warm_tls()
 
 
-def test_the_worker_runner_takes_a_server_and_the_cli_arguments_the_framework_builds() -> None:
-    parameters = list(inspect.signature(framework_cli._run_worker).parameters)
-    assert parameters == ["server", "args"]
-    fields = set(inspect.signature(proto.CliArgs).parameters)
-    assert {"log_level", "log_format", "dev"} <= fields
+def test_the_log_setup_takes_the_level_and_the_colored_and_console_switches() -> None:
+    parameters = list(inspect.signature(framework_log.setup_logging).parameters)
+    assert parameters[:3] == ["log_level", "devmode", "console"]
+
+
+def test_the_process_pool_lists_its_executors_and_a_process_executor_has_a_pid_and_its_job() -> None:
+    assert isinstance(inspect.getattr_static(proc_pool.ProcPool, "processes"), property)
+    assert isinstance(inspect.getattr_static(ProcJobExecutor, "pid"), property)
+    assert isinstance(inspect.getattr_static(ProcJobExecutor, "running_job"), property)
+
+
+def test_an_idle_server_has_no_job_process_to_signal() -> None:
+    from agent.settings import Settings
+    from agent.worker import build_server
+
+    assert framework.job_process_ids(build_server(Settings(), health_port=0)) == []
 
 
 def test_a_fallback_chain_lists_its_providers_in_the_order_it_tries_them() -> None:

@@ -82,3 +82,35 @@ def test_warm_processes_are_the_setting_or_the_framework_default_capped_at_the_c
     assert (capped.dev_default, capped.prod_default) == (0, 1)
     server = build_server(Settings.model_validate({"WEBCALL_IDLE_PROCESSES": "0"}), health_port=0)
     assert ServerEnvOption.getvalue(server._num_idle_processes, False) == 0
+
+
+def test_an_accepted_job_holds_its_slot_until_it_runs() -> None:
+    capacity = Capacity(max_calls=2)
+    idle = Server()
+    with capacity.reserve("a"), capacity.reserve("b"):
+        assert capacity.decide(idle) == "at_capacity"
+    assert capacity.decide(idle) == "accept"
+
+
+def test_a_reserved_job_that_starts_running_counts_once() -> None:
+    capacity = Capacity(max_calls=2)
+    with capacity.reserve("a"):
+        assert capacity.held(Server(jobs=[running("a")])) == 1
+        assert capacity.decide(Server(jobs=[running("a")])) == "accept"
+
+
+def test_a_job_that_never_starts_gives_its_slot_back() -> None:
+    capacity = Capacity(max_calls=1)
+    try:
+        with capacity.reserve("a"):
+            raise TimeoutError("no assignment")
+    except TimeoutError:
+        pass
+    assert capacity.decide(Server()) == "accept"
+
+
+def test_a_worker_told_to_stop_rejects_before_the_framework_drains() -> None:
+    capacity = Capacity(max_calls=2)
+    capacity.start_draining()
+    assert capacity.decide(Server()) == "draining"
+    assert capacity.is_draining(Server())
