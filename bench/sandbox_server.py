@@ -65,7 +65,7 @@ async def _connect(url: str, room: str, identity: str) -> rtc.Room:
     return client
 
 
-async def _audio_latency(url: str, room: str) -> float:
+async def audio_latency(url: str, room: str) -> float:
     sender = await _connect(url, room, "sender")
     receiver = await _connect(url, room, "receiver")
     first_loud: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -118,7 +118,7 @@ async def _latencies(runs: int) -> None:
             connects.append(time.perf_counter() - began)
             await client.disconnect()
         _report("connect", connects)
-        _report("audio latency", [await _audio_latency(server.url, f"a{i}") for i in range(runs)])
+        _report("audio latency", [await audio_latency(server.url, f"a{i}") for i in range(runs)])
         await _dispatch_latency(server.url, server.http_url, runs)
 
 

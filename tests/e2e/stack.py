@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,16 +37,15 @@ class WorkerProcess:
     _reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, env: dict[str, str], *, own_process_group: bool = False) -> WorkerProcess:
-        """Start the worker; with `own_process_group` it leads a process group of its own (as PID 1 of a container
-        does), which a test can signal as a whole."""
+    async def start(
+        cls, env: dict[str, str], *, own_process_group: bool = False, command: Sequence[str] | None = None
+    ) -> WorkerProcess:
+        """Start the worker (or another ``command`` that logs ``registered worker``, e.g. the bench's baseline); with
+        `own_process_group` it leads a process group of its own (as PID 1 of a container does), which a test can
+        signal as a whole."""
+        argv = command or (sys.executable, "-m", "agent", "start", "--health-port", "0")
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "agent",
-            "start",
-            "--health-port",
-            "0",
+            *argv,
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -1,0 +1,1 @@
+"""The plain agent `bench.compare` measures the project against: see `bench.baseline.agent`."""
