@@ -1,8 +1,8 @@
 """The benchmark's callers: `rtc.Room` participants with a clock-paced microphone playing espeak-ng speech.
 
-`BenchCaller` is the QA caller's `LiveCall` (`sandbox.caller`: a microphone that sends silence unless speaking,
-the agent's state, its text segments) that also keeps the time of every audible agent frame, so each turn's first
-audible frame can be found after the caller's speech end.
+`BenchCaller` is the QA caller's `LiveCall` (`sandbox.caller.participant`: a microphone that sends silence unless
+speaking, the agent's state, its text segments) that also keeps the time of every audible agent frame, so each
+turn's first audible frame can be found after the caller's speech end.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from livekit import api, rtc
 
-from sandbox.caller import AUDIBLE_RMS, MIC_RATE, SAY_TAIL_S, HeardTrack, LiveCall
+from sandbox.caller.participant import AUDIBLE_RMS, SAY_TAIL_S, HeardTrack, LiveCall
+from sandbox.caller.speech import MIC_RATE
 from sandbox.providers import speech
 from sandbox.server.process import ServerProcess
 
