@@ -88,6 +88,11 @@ def read_case(path: Path) -> GoldenCase:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         raise GoldenCaseError("unreadable") from None
+    return parse_case(data, path=path)
+
+
+def parse_case(data: object, *, path: Path) -> GoldenCase:
+    """A case from its parsed JSON (or YAML) ``data``; ``path`` names it. Raises `GoldenCaseError`."""
     if not isinstance(data, dict):
         raise GoldenCaseError("not_an_object")
     unknown = sorted(set(data) - KEYS)

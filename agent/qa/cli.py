@@ -22,5 +22,9 @@ def main(argv: Sequence[str]) -> int:
         from agent.qa.replay import main as replay_main
 
         return replay_main(args[1:])
+    if command == "run":
+        from agent.qa.run import main as run_main
+
+        return run_main(args[1:])
     print(USAGE, file=sys.stderr if command not in ("-h", "--help") else sys.stdout)
     return 0 if command in ("-h", "--help") else 2
