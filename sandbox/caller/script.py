@@ -18,7 +18,7 @@ from livekit import api, rtc
 from sandbox.caller.participant import LiveCall
 from sandbox.caller.plan import CallerError, CallPlan, Step, http_url, shown_url
 from sandbox.caller.report import summary
-from sandbox.caller.speech import utterances
+from sandbox.caller.speech import MIC_RATE, utterances
 
 CONNECT_TIMEOUT_S = 15.0
 
@@ -119,16 +119,21 @@ async def _step(call: LiveCall, step: Step, *, plan: CallPlan, speech: dict[str,
         await call.leave()
         return {"action": "leave", "at_s": at_s}
     record: dict[str, Any] = {"action": step.action, "text": step.text}
+    reply_from = at_s
     if step.action == "type":
         await call.type(step.text)
-    elif step.action == "say":
-        await call.say(speech[step.text])
     else:
-        record["agent_speaking"] = await call.until(lambda: call.agent_state() == "speaking", within_s=plan.timeout_s)
-        at_s = call.now()
-        await call.say(speech[step.text])
-    await call.until(functools.partial(call.answered_since, at_s), within_s=plan.timeout_s)
-    replies = call.agent_segments(since_s=at_s)
+        if step.action == "barge_in":
+            spoke_over = await call.until(lambda: call.agent_state() == "speaking", within_s=plan.timeout_s)
+            record["agent_speaking"] = spoke_over
+            at_s = call.now()
+        pcm = speech[step.text]
+        # A reply starts after the words do: what the agent began saying while the caller spoke (the speech the
+        # caller talked over) is not one.
+        reply_from = at_s + len(pcm) / 2 / MIC_RATE
+        await call.say(pcm)
+    await call.until(functools.partial(call.answered_since, reply_from), within_s=plan.timeout_s)
+    replies = call.agent_segments(since_s=reply_from)
     return {
         **record,
         "at_s": at_s,
