@@ -39,6 +39,8 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {PROG}", add_help=False)
     parser.add_argument("--example", type=Path, metavar="FILE")
     known, rest = parser.parse_known_args(list(argv))
+    if {"-h", "--help"} & set(rest):
+        print("--example FILE: replay a golden case of config/examples/ (its metadata, attributes, room name)")
     if known.example is None:
         return call_main(rest, prog=PROG)
     try:

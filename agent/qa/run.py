@@ -35,7 +35,9 @@ SANDBOX_PROVIDERS = ("http://127.0.0.1:7890/v1", "http://127.0.0.1:7891/v1")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m agent qa run", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m agent qa run", description="Run QA scenarios against a running stack; exit 1 when one fails."
+    )
     p.add_argument("scenarios", nargs="*", type=Path, metavar="SCENARIO.yaml", help="default: config/scenarios/")
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write the results as JUnit XML")
     p.add_argument("--events-dir", type=Path, metavar="DIR", help="the worker's WEBCALL_EVENTS_DIR")
