@@ -8,7 +8,28 @@ against a running stack; `run-local` starts the sandbox server and fake provider
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
+
+WORKER_COMMANDS = ("start", "dev")
+
+
+def metrics_directory() -> None:
+    """Turn on prometheus_client's multiprocess mode for the worker and its job processes.
+
+    The library chooses its mode when it is first imported (the framework imports it), so ``PROMETHEUS_MULTIPROC_DIR``
+    is set here, before anything else is imported: job processes then write their counters to files there and the
+    main process's ``/metrics`` sums them (`agent.metrics`). An operator's own directory is kept; the one made here
+    is removed at exit. The framework empties the directory when the worker starts.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = tempfile.mkdtemp(prefix="webcall-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         from agent.devrun import main as devrun_main
 
         return devrun_main(args[1:])
+    if command in WORKER_COMMANDS:
+        metrics_directory()
     from agent.worker import main as worker_main
 
     return worker_main(args)

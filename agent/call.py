@@ -131,6 +131,11 @@ class Call:
             outside_usage=welcome.usage.flatten,
         )
 
+    @property
+    def config(self) -> CallConfig:
+        """The call's config as the agent runs it now (mid-call changes included)."""
+        return self._agent.config
+
     @staticmethod
     def of(ctx: JobContext) -> Call | None:
         """The call a job runs, once its session has started."""

@@ -57,6 +57,7 @@ from livekit import rtc
 from livekit.agents import AgentSession, ErrorEvent, llm, stt, tts
 from livekit.agents.voice.room_io import TextInputEvent, TextInputOptions
 
+from agent import metrics
 from agent.config.call_config import CallConfig
 from agent.framework import strip_markup
 from agent.log import get_logger
@@ -454,6 +455,7 @@ class ChatChannel:
 
     def _emit(self, code: ChatEventCode, **data: object) -> None:
         self.incidents.record(code, **data)
+        metrics.chat_incident(code)
 
     def _spawn(self, coro: Coroutine[None, None, None]) -> None:
         task = asyncio.create_task(coro)

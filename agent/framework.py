@@ -15,10 +15,15 @@ is not the installed version or a name moved, so an upgrade is a deliberate, rev
   language change goes to that one; the adapter keeps its list private and has no ``update_options`` of its own.
 - `strip_markup`: TTS markup removed exactly as the framework's transcript sinks remove it (its
   ``TranscriptMarkupStripper``), so a typed reply shows what a spoken one's transcript shows.
+- `registered`, `gave_up`: whether the worker holds a registered connection to LiveKit now, and whether it stopped
+  trying. The server emits ``worker_registered`` but no event when the connection drops or when it gives up; its
+  health handler reads the same two flags.
+- `job_processes`: the pool's job processes (pid, and whether one runs a call), for their memory (`agent.metrics`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from livekit.agents import AgentServer, stt, tts
@@ -42,17 +47,7 @@ def setup_logging(*, log_level: str, log_format: Literal["json", "colored"]) -> 
 
 def job_process_ids(server: AgentServer) -> list[int]:
     """The process ids of the job processes running a call (console and simulated jobs left out)."""
-    pool = getattr(server, "_proc_pool", None)  # made when the server starts running
-    if pool is None:
-        return []
-    return [
-        proc.pid
-        for proc in pool.processes
-        if isinstance(proc, ProcJobExecutor)
-        and proc.pid is not None
-        and proc.running_job is not None
-        and not proc.running_job.fake_job
-    ]
+    return [process.pid for process in job_processes(server) if process.running_job]
 
 
 def fallback_members(adapter: tts.FallbackAdapter | stt.FallbackAdapter) -> tuple[Any, ...]:
@@ -66,3 +61,35 @@ def strip_markup(text: str) -> str:
     """The visible text of a reply: TTS markup removed as the framework's transcript sinks remove it."""
     stripper = TranscriptMarkupStripper()
     return (stripper.push(text) + stripper.flush()).strip()
+
+
+def registered(server: AgentServer) -> bool:
+    """True while `server` is registered with LiveKit: registered once, and not reconnecting, closed or given up."""
+    return (
+        server.id != "unregistered" and not server._connecting and not server._connection_failed and not server._closed
+    )
+
+
+def gave_up(server: AgentServer) -> bool:
+    """True once `server` stopped reconnecting to LiveKit (after ``max_retry`` failed attempts in a row)."""
+    return bool(server._connection_failed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobProcess:
+    """One process of the framework's job pool; `running_job` for a real call (console and simulated jobs left out)."""
+
+    pid: int
+    running_job: bool
+
+
+def job_processes(server: AgentServer) -> list[JobProcess]:
+    """The started job processes of a running `server` (an unstarted one has no pid yet)."""
+    pool = getattr(server, "_proc_pool", None)  # made when the server starts running
+    if pool is None:
+        return []
+    return [
+        JobProcess(pid=proc.pid, running_job=proc.running_job is not None and not proc.running_job.fake_job)
+        for proc in pool.processes
+        if isinstance(proc, ProcJobExecutor) and proc.pid is not None
+    ]

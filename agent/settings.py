@@ -30,6 +30,7 @@ __all__ = ["LlmProvider", "Settings", "SttProvider", "TtsProvider", "get_setting
 
 OpenAITtsFormat = Literal["pcm", "wav", "mp3", "opus", "aac", "flac"]
 Dialect = Literal["native", "sawt", "convoi", "vaani", "vyom", "scaiwave"]
+LogFormat = Literal["json", "text"]
 
 # Fields a caller (browser-settable participant attributes/metadata) may set by default. Variables are named one by
 # one (``variables.customer_name``); a bare ``variables`` entry is refused (`Settings._no_blanket_variables`).
@@ -105,6 +106,11 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(default=1840.0, gt=0, validation_alias="WEBCALL_DRAIN_TIMEOUT_S")
     # How long a dispatched job waits for its caller to join before it ends with reason `no_caller`.
     join_timeout_s: float = Field(default=60.0, gt=0, validation_alias="WEBCALL_JOIN_TIMEOUT_S")
+    # One JSON object per line (the default of `start`) or colored text (the default of `dev`).
+    log_format: LogFormat | None = Field(default=None, validation_alias="WEBCALL_LOG_FORMAT")
+    # Failed connections to LiveKit in a row before the worker gives up and exits 1 (the framework's default: 16,
+    # about 2.5 min of backoff; the pause grows by 2 s per attempt up to 10 s).
+    livekit_max_retry: int = Field(default=16, ge=0, validation_alias="WEBCALL_LIVEKIT_MAX_RETRY")
 
     # Call events (`agent.events`): a JSONL spool directory and/or a signed webhook; both off by default.
     events_dir: Path | None = Field(default=None, validation_alias="WEBCALL_EVENTS_DIR")

@@ -12,7 +12,11 @@ Contract:
   leaving the job to another worker.
 - Silero VAD is loaded once per job process (``setup_fnc``), never per call; turn detection is pinned to it.
 - ``call.ended`` is sent from ``on_session_end`` (`session_ended`), the last step of a job the framework waits for.
-- ``main(argv)`` validates settings first: a missing LiveKit URL or key exits 2 with one line on stderr.
+- ``main(argv)`` validates settings first: a missing LiveKit URL or key exits 2 with one line on stderr. A worker
+  that gave up on LiveKit (``WEBCALL_LIVEKIT_MAX_RETRY`` failed connections in a row, `agent.drain`) or could not
+  serve its health port exits 1.
+- The health port serves ``/`` (liveness), ``/ready``, ``/metrics`` and ``/worker`` (`agent.health`); each call
+  counts its metrics in its job process (`agent.metrics`).
 """
 
 from __future__ import annotations
@@ -31,13 +35,14 @@ from livekit.agents.worker import ServerEnvOption
 from livekit.rtc._ffi_client import FfiClient
 from pydantic import SecretStr
 
-from agent import drain, framework, pipeline
+from agent import drain, framework, metrics, pipeline
 from agent.call import Call, resolve
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
 from agent.errors import PipelineError, SettingsError
 from agent.events import CallEvents
 from agent.events.redelivery import redeliver_with
+from agent.health import FRAMEWORK_HTTP_HOST, HealthServer, WorkerHealth
 from agent.log import call_log_fields, get_logger, install_redaction, warning_fields
 from agent.ops import Capacity, load_threshold
 from agent.pipeline import TtsEngine
@@ -105,9 +110,7 @@ def idle_processes(settings: Settings) -> int | ServerEnvOption[int]:
     return ServerEnvOption(dev_default=0, prod_default=min(per_cpu, settings.max_concurrent_calls))
 
 
-def build_server(
-    settings: Settings, *, health_port: int = DEFAULT_HEALTH_PORT, capacity: Capacity | None = None
-) -> AgentServer:
+def build_server(settings: Settings, *, capacity: Capacity | None = None) -> AgentServer:
     """The `AgentServer` with our entrypoint, request handler and load function registered."""
     capacity = capacity or Capacity(max_calls=settings.max_concurrent_calls)
     server = AgentServer(
@@ -117,7 +120,10 @@ def build_server(
         ws_url=settings.livekit_url,
         api_key=_secret(settings.livekit_api_key),
         api_secret=_secret(settings.livekit_api_secret),
-        port=health_port,
+        # The health port is ours (`agent.health`); the framework's own server listens where nothing probes it.
+        host=FRAMEWORK_HTTP_HOST,
+        port=0,
+        max_retry=settings.livekit_max_retry,
         preload_modules=PRELOAD_MODULES,
         # Loading whisper and piper (offline extra) in a job process takes seconds on a busy 2-core machine; the
         # framework's 10 s would kill the process and leave the pool without a warm one.
@@ -157,6 +163,7 @@ async def session_ended(ctx: JobContext) -> None:
     """
     call = Call.of(ctx)
     if call is not None:
+        metrics.call_ended(dialect=call.config.dialect, end_reason=call.end_reason.value)
         await call.finish()
     try:
         report = ctx.make_session_report()
@@ -182,7 +189,11 @@ async def entrypoint(ctx: JobContext) -> None:
     install_redaction(enabled=settings.redact_caller_data)
     shared: pipeline.Shared = ctx.proc.userdata.get("shared") or pipeline.load_shared(settings)
     # Synthesis of the welcome starts before the room is even joined; the final config usually agrees.
+    # Every record of the job carries the call's fields: room and job now, the rest once the dispatch is read
+    # (the final config, with the caller's attributes, may refine them).
+    ctx.log_context_fields = {"room": ctx.job.room.name, "job_id": ctx.job.id}
     early = resolve(ctx, participant=None, settings=settings, shared=shared)
+    ctx.log_context_fields = call_log_fields(early, room_name=ctx.job.room.name, job_id=ctx.job.id)
     welcome = WelcomePrefetch.start(early, settings=settings, shared=shared)
     timeline.mark("prefetch_started")
     # Callers' audio is subscribed once the agent's own track is out (see agent.subscriptions).
@@ -199,6 +210,7 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.log_context_fields = call_log_fields(config, room_name=ctx.room.name, job_id=ctx.job.id)
     for warning in config.warnings:
         logger.warning("call config warning", extra=warning_fields(warning))
+        metrics.config_warning(warning.code)
     try:
         built = pipeline.build(config, settings=settings, shared=shared)
     except PipelineError as error:
@@ -206,6 +218,7 @@ async def entrypoint(ctx: JobContext) -> None:
         await welcome.aclose()
         await _unserved(ctx, config=config, settings=settings, shared=shared)
         return
+    metrics.watch_providers({"stt": built.stt, "llm": built.llm, "tts": built.tts})
     call = Call.build(ctx, config=config, built=built, caller=caller, settings=settings, shared=shared, welcome=welcome)
     timeline.mark("built")
     try:
@@ -213,6 +226,7 @@ async def entrypoint(ctx: JobContext) -> None:
     finally:
         audio_in.release()
     timeline.mark("session_started")
+    metrics.watch_turns(ctx.primary_session)
     logger.info("call started", extra={"welcome_mode": config.welcome.mode, "timeline_ms": timeline.marks})
     goodbye.then(call.shut_down)
 
@@ -248,6 +262,7 @@ async def _unserved(ctx: JobContext, *, config: CallConfig, settings: Settings, 
     """A call no pipeline can serve: the caller is told, both events are sent, the job ends."""
     await tell_caller(ctx.room, tts_engine=_notice_tts(config, settings=settings, shared=shared))
     await CallEvents.unserved(settings, config=config, job_id=ctx.job.id, room=ctx.room.name, notice=NOTICE)
+    metrics.call_ended(dialect=config.dialect, end_reason="unavailable")
     ctx.shutdown(reason="pipeline_error")
 
 
@@ -284,7 +299,7 @@ def _parser() -> argparse.ArgumentParser:
             "--health-port",
             type=int,
             default=DEFAULT_HEALTH_PORT if name == "start" else 0,
-            help="port of GET / (health) and GET /worker; 0 picks a free one",
+            help="port of GET / (liveness), /ready, /metrics and /worker; 0 picks a free one",
         )
     console = sub.add_parser("console", help="talk to the agent in text, no LiveKit server needed")
     console.add_argument("--metadata", default=None, help="job metadata JSON for the call (any dialect)")
@@ -314,9 +329,13 @@ def main(argv: list[str]) -> int:
 
 def _run(settings: Settings, *, command: str, log_level: str | None, health_port: int) -> int:
     capacity = Capacity(max_calls=settings.max_concurrent_calls)
-    server = build_server(settings, health_port=health_port, capacity=capacity)
+    server = build_server(settings, capacity=capacity)
+    health = HealthServer(WorkerHealth(server=server, capacity=capacity), settings=settings, port=health_port)
+    health.start_with(server)
     dev = command == "dev"
+    log_format = settings.log_format or ("text" if dev else "json")
     framework.setup_logging(
-        log_level=(log_level or settings.log_level).upper(), log_format="colored" if dev else "json"
+        log_level=(log_level or settings.log_level).upper(), log_format="json" if log_format == "json" else "colored"
     )
-    return drain.run(server, capacity=capacity, drain_timeout_s=settings.drain_timeout_s, dev=dev)
+    code = drain.run(server, capacity=capacity, drain_timeout_s=settings.drain_timeout_s, dev=dev)
+    return code or (1 if health.failed else 0)

@@ -280,6 +280,19 @@ class Outbox:
                 entries.append(self._entry(state, directory / name, now=now))
         return entries
 
+    def depth(self) -> dict[State, int]:
+        """How many events each state holds, counted by file name (nothing is read: cheap enough for a scrape)."""
+        states: tuple[tuple[State, Path], ...] = (
+            ("pending", self.directory),
+            ("inflight", self.inflight_dir),
+            ("dead", self.dead_dir),
+            ("corrupt", self.corrupt_dir),
+        )
+        return {
+            state: sum(1 for name in self._names(directory) if state == "corrupt" or NAME.match(name) is not None)
+            for state, directory in states
+        }
+
     def _entry(self, state: State, path: Path, *, now: float) -> Entry:
         if state == "corrupt":
             return Entry(state=state, name=path.name)

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from agent import metrics
 from agent.settings import Settings
 
 Answer = Literal["delivered", "transient", "later", "auth", "refused"]
@@ -116,6 +117,7 @@ class DeliveryPolicy:
                         break
                     if attempts < self.attempts:
                         await asyncio.sleep(pause)
+        metrics.event_delivery(path="live", answer=answer(status))
         return Delivery(delivered=answer(status) == "delivered", status=status, attempts=attempts)
 
     async def once(self, post: Post) -> Delivery:
@@ -124,4 +126,5 @@ class DeliveryPolicy:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.redelivery_timeout_s + 1.0):
                 status = await post(self.redelivery_timeout_s)
+        metrics.event_delivery(path="redelivery", answer=answer(status))
         return Delivery(delivered=answer(status) == "delivered", status=status, attempts=1)

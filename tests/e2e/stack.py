@@ -26,6 +26,7 @@ from sandbox.server.process import ServerProcess
 
 AGENT_NAME = "webcall-agent"
 WORKER_READY_WITHIN_S = 60.0
+HEALTH_LISTENING = "health server listening"
 
 
 @dataclass
@@ -38,9 +39,15 @@ class WorkerProcess:
 
     @classmethod
     async def start(
-        cls, env: dict[str, str], *, own_process_group: bool = False, command: Sequence[str] | None = None
+        cls,
+        env: dict[str, str],
+        *,
+        own_process_group: bool = False,
+        command: Sequence[str] | None = None,
+        registered: bool = True,
     ) -> WorkerProcess:
-        """Start the worker (or another ``command`` that logs ``registered worker``, e.g. the bench's baseline); with
+        """Start the worker (or another ``command`` that logs ``registered worker``, e.g. the bench's baseline) and
+        wait until it registered with the server (with `registered` false: until it serves its health port); with
         `own_process_group` it leads a process group of its own (as PID 1 of a container does), which a test can
         signal as a whole."""
         argv = command or (sys.executable, "-m", "agent", "start", "--health-port", "0")
@@ -53,8 +60,15 @@ class WorkerProcess:
         )
         worker = cls(process=process)
         worker._reader = asyncio.create_task(worker._read())
-        await worker.wait_for_log("registered worker", within_s=WORKER_READY_WITHIN_S)
+        await worker.wait_for_log(
+            "registered worker" if registered else HEALTH_LISTENING, within_s=WORKER_READY_WITHIN_S
+        )
         return worker
+
+    def health_url(self, path: str = "/") -> str:
+        """``http://127.0.0.1:<port><path>`` of the worker's health server (``--health-port 0``: from its log)."""
+        port = next(r["port"] for r in self.records() if r.get("message") == HEALTH_LISTENING)
+        return f"http://127.0.0.1:{port}{path}"
 
     async def _read(self) -> None:
         assert self.process.stdout is not None

@@ -7,7 +7,7 @@ import ssl
 from importlib.metadata import version
 from typing import Any
 
-from livekit.agents import stt, tts
+from livekit.agents import AgentServer, stt, tts
 from livekit.agents.cli import log as framework_log
 from livekit.agents.ipc import proc_pool
 from livekit.agents.ipc.job_proc_executor import ProcJobExecutor
@@ -41,7 +41,7 @@ def test_an_idle_server_has_no_job_process_to_signal() -> None:
     from agent.settings import Settings
     from agent.worker import build_server
 
-    assert framework.job_process_ids(build_server(Settings(), health_port=0)) == []
+    assert framework.job_process_ids(build_server(Settings())) == []
 
 
 def test_a_fallback_chain_lists_its_providers_in_the_order_it_tries_them() -> None:
@@ -77,3 +77,20 @@ class _Hearing(stt.STT[Any]):
 
     async def _recognize_impl(self, buffer: Any, *, language: Any = None, conn_options: Any = None) -> stt.SpeechEvent:
         raise NotImplementedError
+
+
+def test_a_server_that_has_not_run_is_neither_registered_nor_given_up_and_has_no_job_processes() -> None:
+    server = AgentServer()
+    # The private flags `registered` and `gave_up` read, as the constructor sets them.
+    assert (server._connecting, server._connection_failed, server._closed) == (False, False, True)
+    assert server.id == "unregistered"
+    assert not framework.registered(server)
+    assert not framework.gave_up(server)
+    assert framework.job_processes(server) == []
+
+
+def test_a_server_that_gave_up_is_reported_so() -> None:
+    server = AgentServer()
+    server._connection_failed = True  # what the connection task sets after max_retry failed attempts
+    assert framework.gave_up(server)
+    assert not framework.registered(server)

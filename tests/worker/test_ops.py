@@ -80,7 +80,7 @@ def test_warm_processes_are_the_setting_or_the_framework_default_capped_at_the_c
     capped = idle_processes(Settings.model_validate({"WEBCALL_MAX_CALLS": "1"}))
     assert isinstance(capped, ServerEnvOption)
     assert (capped.dev_default, capped.prod_default) == (0, 1)
-    server = build_server(Settings.model_validate({"WEBCALL_IDLE_PROCESSES": "0"}), health_port=0)
+    server = build_server(Settings.model_validate({"WEBCALL_IDLE_PROCESSES": "0"}))
     assert ServerEnvOption.getvalue(server._num_idle_processes, False) == 0
 
 

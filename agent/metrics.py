@@ -1,0 +1,272 @@
+"""Prometheus metrics: what a call counts in its job process, and what the main process reads when it is scraped.
+
+Job processes (the framework's forkserver pool) reach the main process's ``/metrics`` through prometheus_client's
+multiprocess mode: every process writes its counters and histograms to files in ``PROMETHEUS_MULTIPROC_DIR`` (set by
+``python -m agent`` before prometheus_client is first imported, since the library picks its mode then) and a
+scrape sums them (`render`). Job processes keep no gauges: what only the main process knows (active calls,
+registration, the outbox, job-process memory) is read at scrape time by `WorkerCollector`, never stored.
+
+Labels take values from closed sets written in code: dialects, end reasons, warning and incident codes, roles,
+provider names (`provider_name`, from the plugin's module, never a URL), error kinds, delivery answers. No room
+name, identity, variable or text is ever a label value.
+
+Metrics (``_total`` is added to counters by the client):
+- ``webcall_calls_total{dialect, end_reason}``, ``webcall_config_warnings_total{code}``;
+- ``webcall_turn_latency_seconds`` (end of caller speech to the first agent audio), ``webcall_llm_ttft_seconds``,
+  ``webcall_tts_ttfb_seconds``: histograms of each answered turn, from the framework's per-message metrics;
+- ``webcall_provider_errors_total{role, provider, kind}``, ``webcall_provider_fallbacks_total{role, provider, kind}``
+  (``kind``: ``unavailable`` when a fallback chain stops using a provider, ``recovered`` when it comes back);
+- ``webcall_chat_incidents_total{code}``;
+- ``webcall_event_deliveries_total{path}``, ``webcall_event_delivery_failures_total{path, answer}`` (``path``:
+  ``live`` from the job, ``redelivery`` from the outbox); ``webcall_outbox_events{state}`` at scrape time;
+- ``webcall_active_calls``, ``webcall_max_calls``, ``webcall_worker_registered``, ``webcall_worker_draining``,
+  ``webcall_worker_ready``, ``webcall_job_processes{state}``, ``webcall_job_process_memory_bytes{state}`` (PSS
+  summed over the pool's processes, ``state`` ``call`` or ``idle``) and ``webcall_job_process_memory_max_bytes``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import psutil
+from livekit.agents import AgentSession, APIConnectionError, APIStatusError, APITimeoutError, llm, stt, tts
+from livekit.agents.voice.events import ConversationItemAddedEvent
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from agent import framework
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+Role = Literal["stt", "llm", "tts"]
+DeliveryPath = Literal["live", "redelivery"]
+
+# Seconds; a voice turn under 0.5 s feels instant, over 2 s broken.
+LATENCY_BUCKETS: Final = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+CALLS = Counter("webcall_calls", "Calls ended, by dialect and end reason.", ["dialect", "end_reason"])
+CONFIG_WARNINGS = Counter("webcall_config_warnings", "Call config warnings, by code.", ["code"])
+TURN_LATENCY = Histogram(
+    "webcall_turn_latency_seconds", "End of the caller's speech to the agent's first audio.", buckets=LATENCY_BUCKETS
+)
+LLM_TTFT = Histogram("webcall_llm_ttft_seconds", "LLM time to first token, per turn.", buckets=LATENCY_BUCKETS)
+TTS_TTFB = Histogram("webcall_tts_ttfb_seconds", "TTS time to first audio byte, per turn.", buckets=LATENCY_BUCKETS)
+PROVIDER_ERRORS = Counter(
+    "webcall_provider_errors", "Provider request errors, by role, provider and kind.", ["role", "provider", "kind"]
+)
+PROVIDER_FALLBACKS = Counter(
+    "webcall_provider_fallbacks",
+    "A fallback chain stopped (unavailable) or resumed (recovered) using a provider.",
+    ["role", "provider", "kind"],
+)
+CHAT_INCIDENTS = Counter("webcall_chat_incidents", "Chat channel incidents, by code.", ["code"])
+EVENT_DELIVERIES = Counter("webcall_event_deliveries", "Call events the webhook accepted, by path.", ["path"])
+EVENT_DELIVERY_FAILURES = Counter(
+    "webcall_event_delivery_failures",
+    "Call event sends the webhook did not accept, by path and answer.",
+    ["path", "answer"],
+)
+
+
+def call_ended(*, dialect: str, end_reason: str) -> None:
+    CALLS.labels(dialect=dialect, end_reason=end_reason).inc()
+
+
+def config_warning(code: str) -> None:
+    CONFIG_WARNINGS.labels(code=code).inc()
+
+
+def chat_incident(code: str) -> None:
+    CHAT_INCIDENTS.labels(code=code).inc()
+
+
+def event_delivery(*, path: DeliveryPath, answer: str) -> None:
+    """One send of a call event: `answer` is the delivery policy's reading of the receiver's answer."""
+    if answer == "delivered":
+        EVENT_DELIVERIES.labels(path=path).inc()
+    else:
+        EVENT_DELIVERY_FAILURES.labels(path=path, answer=answer).inc()
+
+
+def turn_measured(metrics: Mapping[str, Any]) -> None:
+    """An agent message's per-turn metrics (`llm.ChatMessage.metrics`): each measured latency is observed."""
+    for key, histogram in (("e2e_latency", TURN_LATENCY), ("llm_node_ttft", LLM_TTFT), ("tts_node_ttfb", TTS_TTFB)):
+        value = metrics.get(key)
+        if isinstance(value, int | float) and value >= 0:
+            histogram.observe(value)
+
+
+def provider_name(engine: object) -> str:
+    """A provider's name from its class: ``livekit.plugins.<name>...`` or our own class (``WhisperSTT`` -> whisper)."""
+    module = type(engine).__module__
+    if module.startswith("livekit.plugins."):
+        return module.split(".")[2]
+    name = type(engine).__name__.lower()
+    for suffix in ("stt", "tts", "llm"):
+        name = name.removesuffix(suffix)
+    return name or "unknown"
+
+
+def error_kind(error: BaseException) -> str:
+    """The kind of a provider error: ``timeout``, ``connection``, ``http_4xx``/``http_5xx`` or ``other``."""
+    if isinstance(error, APITimeoutError):
+        return "timeout"
+    if isinstance(error, APIStatusError):
+        return "http_4xx" if 400 <= error.status_code < 500 else "http_5xx"
+    if isinstance(error, APIConnectionError):
+        return "connection"
+    return "other"
+
+
+def watch_providers(engines: Mapping[Role, object]) -> None:
+    """Count every error of each provider of a call (fallback chains member by member) and each fallback switch."""
+    for role, engine in engines.items():
+        members: tuple[Any, ...] = (engine,)
+        if isinstance(engine, tts.FallbackAdapter | stt.FallbackAdapter):
+            members = framework.fallback_members(engine)
+        if isinstance(engine, tts.FallbackAdapter):
+            engine.on("tts_availability_changed", _on_availability(role))
+        elif isinstance(engine, stt.FallbackAdapter):
+            engine.on("stt_availability_changed", _on_availability(role))
+        elif isinstance(engine, llm.FallbackAdapter):
+            engine.on("llm_availability_changed", _on_availability(role))
+        for member in members:
+            if hasattr(member, "on"):
+                member.on("error", _on_error(role, provider_name(member)))
+
+
+def _on_error(role: Role, provider: str) -> Callable[[Any], None]:
+    def counted(event: Any) -> None:
+        cause = getattr(event, "error", None)
+        kind = error_kind(cause) if isinstance(cause, BaseException) else "other"
+        PROVIDER_ERRORS.labels(role=role, provider=provider, kind=kind).inc()
+
+    return counted
+
+
+def _on_availability(role: Role) -> Callable[[Any], None]:
+    def counted(event: Any) -> None:
+        member = getattr(event, role, None)
+        kind = "recovered" if getattr(event, "available", False) else "unavailable"
+        PROVIDER_FALLBACKS.labels(role=role, provider=provider_name(member), kind=kind).inc()
+
+    return counted
+
+
+def watch_turns(session: AgentSession[Any]) -> None:
+    """Observe the latencies of every agent turn the session adds to its history."""
+
+    def added(event: ConversationItemAddedEvent) -> None:
+        item = event.item
+        if isinstance(item, llm.ChatMessage) and item.role == "assistant":
+            turn_measured(item.metrics)
+
+    session.on("conversation_item_added", added)
+
+
+# -- the main process ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerState:
+    """What the main process knows at scrape time."""
+
+    active_calls: int
+    max_calls: int
+    registered: bool
+    draining: bool
+    ready: bool
+
+
+class WorkerCollector(Collector):
+    """Gauges read when scraped: the worker's state, the outbox's depth and the job processes' memory."""
+
+    def __init__(
+        self,
+        *,
+        state: Callable[[], WorkerState],
+        processes: Callable[[], Iterable[framework.JobProcess]],
+        outbox: Callable[[], Mapping[Any, int]] | None = None,
+    ) -> None:
+        self._state = state
+        self._processes = processes
+        self._outbox = outbox
+
+    def collect(self) -> Iterable[Metric]:
+        state = self._state()
+        yield _gauge("webcall_active_calls", "Calls this worker runs now.", state.active_calls)
+        yield _gauge("webcall_max_calls", "WEBCALL_MAX_CALLS: calls this worker takes at most.", state.max_calls)
+        yield _gauge("webcall_worker_registered", "1 while registered with LiveKit.", int(state.registered))
+        yield _gauge("webcall_worker_draining", "1 once the worker drains (takes no new call).", int(state.draining))
+        yield _gauge("webcall_worker_ready", "1 while /ready answers 200.", int(state.ready))
+        yield from _memory(self._processes())
+        if self._outbox is not None:
+            depth = GaugeMetricFamily("webcall_outbox_events", "Call events in the webhook outbox.", labels=["state"])
+            for state_name, count in self._outbox().items():
+                depth.add_metric([state_name], count)
+            yield depth
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _memory(processes: Iterable[framework.JobProcess]) -> Iterable[Metric]:
+    count = GaugeMetricFamily("webcall_job_processes", "Job processes in the pool.", labels=["state"])
+    total = GaugeMetricFamily(
+        "webcall_job_process_memory_bytes", "Job processes' memory (PSS, else RSS), summed.", labels=["state"]
+    )
+    largest = GaugeMetricFamily(
+        "webcall_job_process_memory_max_bytes", "The largest job process's memory (PSS, else RSS).", labels=["state"]
+    )
+    sizes: dict[str, list[int]] = {"call": [], "idle": []}
+    for process in processes:
+        size = process_memory(process.pid)
+        if size is not None:
+            sizes["call" if process.running_job else "idle"].append(size)
+    for state, found in sizes.items():
+        count.add_metric([state], len(found))
+        total.add_metric([state], sum(found))
+        largest.add_metric([state], max(found, default=0))
+    return (count, total, largest)
+
+
+def process_memory(pid: int) -> int | None:
+    """A process's proportional set size (shared pages divided among their sharers), else its RSS; None if gone."""
+    try:
+        process = psutil.Process(pid)
+        try:
+            info: Any = process.memory_full_info()
+        except psutil.AccessDenied:
+            info = process.memory_info()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return None
+    return int(getattr(info, "pss", 0) or info.rss)
+
+
+def render(*collectors: Collector) -> bytes:
+    """The exposition text: every process's counters and histograms (multiprocess mode), then `collectors`.
+
+    Without ``PROMETHEUS_MULTIPROC_DIR`` (in-process tests) this process's default registry stands in.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = CollectorRegistry(auto_describe=True)
+    if directory:
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    for collector in collectors:
+        registry.register(collector)
+    text = generate_latest(registry)
+    if not directory:
+        text = generate_latest(REGISTRY) + text
+    return text
