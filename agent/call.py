@@ -38,6 +38,7 @@ from agent.deployment import resolve_for_deployment
 from agent.events import CallEvents
 from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, tools_for
 from agent.log import get_logger
+from agent.provider_faults import ProviderFaults
 from agent.scribe import Scribe, address_names, is_addressed
 from agent.settings import Settings
 from agent.welcome import WelcomePrefetch
@@ -93,6 +94,8 @@ class Call:
             session=session, limits=config.limits, on_end=self.end_reason.note, watch_silence=not config.is_scribe
         )
         self._chat = ChatChannel(session=session, config=config, should_answer=_typed_filter(config))
+        # A failed LLM turn is apologized for; repeated ones end the call (`agent.provider_faults`).
+        self._faults = ProviderFaults(session=session, transcript=self._chat.transcript, on_end=self.end_reason.note)
         self._ambience: BackgroundAudioPlayer | None = None
         self._scribe: Scribe | None = None
         self._events: CallEvents | None = None
@@ -152,6 +155,8 @@ class Call:
         self._ctx.room.on("room_metadata_changed", self._on_room_metadata_changed)
         self._ctx.room.on("participant_attributes_changed", self._on_attributes_changed)
         self._ctx.add_shutdown_callback(self.aclose)
+        self._faults.attach()
+        self._faults.bind(self._ctx.room)
         options = room_io.RoomOptions(
             participant_identity=self._caller.identity,
             text_input=self._chat.text_input_options(),
@@ -192,6 +197,7 @@ class Call:
 
     async def aclose(self) -> None:
         await self._limits.aclose()
+        await self._faults.aclose()
         if self._ambience is not None:
             await self._ambience.aclose()
         if self._scribe is not None:
@@ -208,8 +214,8 @@ class Call:
             session=self._session,
             transcript=self._chat.transcript,
             outside_usage=self._outside_usage,
-            incidents=lambda: self._chat.events,
-            incident_counts=lambda: self._chat.incident_counts,
+            incidents=lambda: (*self._chat.events, *self._faults.incidents),
+            incident_counts=lambda: {**self._chat.incident_counts, **self._faults.counts},
         )
         if self._events is not None:
             self._events.started()
@@ -280,6 +286,7 @@ def make_session(config: CallConfig, *, built: pipeline.Pipeline, vad_model: vad
         stt=built.stt,
         llm=built.llm,
         tts=built.tts,
+        conn_options=built.conn_options,
         vad=vad_model,
         turn_handling=turn_handling(config),
         aec_warmup_duration=aec_warmup(config),

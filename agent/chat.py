@@ -439,11 +439,21 @@ class ChatChannel:
         self._emit("chat_degraded", role=role)
         if first:
             self.transcript.add(channel="chat", role="assistant", speaker=AGENT_SPEAKER, text=DEGRADED_NOTICE)
-            self._spawn(self._post_notice(DEGRADED_NOTICE))
+            # Without an STT the agent can still speak: the caller hears the notice as well as reading it.
+            self._spawn(self._speak_notice(DEGRADED_NOTICE) if role == "stt" else self._post_notice(DEGRADED_NOTICE))
 
     async def _post_notice(self, text: str) -> None:
         if self._room is not None:
             await post_notice(self._room, text, segment="degraded")
+
+    async def _speak_notice(self, text: str) -> None:
+        """`text` on ``lk.chat`` and spoken with its ``lk.transcription`` (posted as a caption if it cannot be)."""
+        try:
+            self._session.say(text, add_to_chat_ctx=False)
+        except RuntimeError:
+            await self._post_notice(text)
+            return
+        await self._post_chat(text)
 
     async def _post_chat(self, text: str) -> None:
         room = self._room
@@ -469,8 +479,9 @@ async def post_notice(room: rtc.Room, text: str, *, segment: str) -> None:
     if not room.isconnected():
         return
     await room.local_participant.send_text(text, topic=TOPIC_CHAT)
-    await room.local_participant.send_text(
-        text,
-        topic=TOPIC_TRANSCRIPTION,
-        attributes={"lk.transcription_final": "true", "lk.segment_id": f"SG_{segment}_{int(time.time() * 1000)}"},
-    )
+    await room.local_participant.send_text(text, topic=TOPIC_TRANSCRIPTION, attributes=final_segment(segment))
+
+
+def final_segment(segment: str) -> dict[str, str]:
+    """The attributes of a whole, final ``lk.transcription`` segment sent outside any turn (``SG_<segment>_<ms>``)."""
+    return {"lk.transcription_final": "true", "lk.segment_id": f"SG_{segment}_{int(time.time() * 1000)}"}

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from livekit.agents import AgentServer, stt, tts
+from livekit.agents import AgentServer, llm, stt, tts
 from livekit.agents.cli import log as framework_log
 from livekit.agents.ipc.job_proc_executor import ProcJobExecutor
 from livekit.agents.tts._provider_format import TranscriptMarkupStripper
@@ -50,10 +50,12 @@ def job_process_ids(server: AgentServer) -> list[int]:
     return [process.pid for process in job_processes(server) if process.running_job]
 
 
-def fallback_members(adapter: tts.FallbackAdapter | stt.FallbackAdapter) -> tuple[Any, ...]:
-    """The providers of a fallback chain in the order it tries them (``tts.TTS`` or ``stt.STT`` objects)."""
+def fallback_members(adapter: tts.FallbackAdapter | stt.FallbackAdapter | llm.FallbackAdapter) -> tuple[Any, ...]:
+    """The providers of a fallback chain in the order it tries them (``tts.TTS``, ``stt.STT`` or ``llm.LLM``)."""
     if isinstance(adapter, tts.FallbackAdapter):
         return tuple(adapter._tts_instances)
+    if isinstance(adapter, llm.FallbackAdapter):
+        return tuple(adapter._llm_instances)
     return tuple(adapter._stt_instances)
 
 

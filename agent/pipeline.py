@@ -13,6 +13,14 @@ Contract:
   language with its first voice that does, and is left out of the chain when none of its voices does.
 - One OpenAI HTTP client per process (`Shared`, made in the worker's ``setup_fnc`` with the VAD): building one costs
   an SSL context, hundreds of milliseconds on a busy 2-core machine, which would otherwise be paid per call.
+- The LLM gets a fallback when one is configured: ``WEBCALL_LLM_FALLBACK_BASE_URL`` (a second OpenAI-compatible
+  endpoint, with ``WEBCALL_LLM_FALLBACK_API_KEY`` or the OpenAI key) and/or ``WEBCALL_LLM_FALLBACK_MODEL`` (another
+  model, on that endpoint or else the primary one). ``WEBCALL_PROVIDER_FALLBACK=false`` keeps every STT/TTS alone.
+- Failures are bounded (`session_conn_options`, the adapters' attempt time-outs): an LLM attempt has
+  ``WEBCALL_LLM_TIMEOUT_S`` to answer and is never retried in place (the fallback is tried, else the turn fails and
+  `agent.provider_faults` apologizes); the STT stream reconnects ``WEBCALL_STT_RETRIES`` times; a TTS attempt has
+  ``WEBCALL_TTS_TIMEOUT_S`` (to its first audio, `agent.openai_tts`) and is not retried. A fallback LLM
+  regenerates a reply cut mid-stream from the start.
 - Nothing here reads metadata, and no key ever leaves through a log message or an error.
 - The config it builds from has already been fitted to this deployment (`agent.deployment.resolve_for_deployment`:
   a provider it cannot serve is replaced, with a ``provider_unavailable`` warning, so the call goes on). Only a
@@ -24,17 +32,19 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, assert_never
 
 import httpx2
 import openai as openai_sdk
-from livekit.agents import llm, stt, tts, vad
+from livekit.agents import APIConnectOptions, llm, stt, tts, vad
+from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.plugins import deepgram, openai, silero
 
 from agent.config.call_config import CallConfig, SttConfig, TtsConfig
 from agent.deployment import can_serve, openai_configured, tts_config_for
 from agent.errors import PipelineError
+from agent.openai_tts import BoundedOpenAITTS
 from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, SttProvider, TtsProvider, base_language
 from agent.settings import Settings
 
@@ -55,25 +65,39 @@ class Shared:
 
     vad: vad.VAD
     openai_client: openai_sdk.AsyncClient | None = None
+    # the client of WEBCALL_LLM_FALLBACK_BASE_URL, when one is set
+    fallback_llm_client: openai_sdk.AsyncClient | None = None
 
 
 def load_shared(settings: Settings) -> Shared:
-    """The VAD and the OpenAI client (when OpenAI is configured), for the process's ``setup_fnc``."""
+    """The VAD and the OpenAI clients (when OpenAI / an LLM fallback is configured), for the process's
+    ``setup_fnc``."""
     client = None
+    key = None
     if openai_configured(settings):
-        client = openai_sdk.AsyncClient(
-            api_key=_secret(settings.openai_api_key) or LOCAL_PLACEHOLDER_KEY,
-            base_url=_openai_base_url(settings),
-            max_retries=0,
-            http_client=httpx2.AsyncClient(
-                timeout=httpx2.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
-                follow_redirects=True,
-                limits=httpx2.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=120),
-            ),
-        )
+        key = _secret(settings.openai_api_key) or LOCAL_PLACEHOLDER_KEY
+        client = _openai_sdk_client(key, _openai_base_url(settings))
         _import_lazy_paths(client)
+    fallback = None
+    if settings.llm_fallback_base_url:
+        fallback_key = _secret(settings.llm_fallback_api_key) or key or LOCAL_PLACEHOLDER_KEY
+        fallback = _openai_sdk_client(fallback_key, settings.llm_fallback_base_url.rstrip("/"))
     _load_offline_models(settings)
-    return Shared(vad=load_vad(), openai_client=client)
+    return Shared(vad=load_vad(), openai_client=client, fallback_llm_client=fallback)
+
+
+def _openai_sdk_client(key: str, base_url: str | None) -> openai_sdk.AsyncClient:
+    # The SDK's own retries are off: the framework's conn options and fallback adapters decide.
+    return openai_sdk.AsyncClient(
+        api_key=key,
+        base_url=base_url,
+        max_retries=0,
+        http_client=httpx2.AsyncClient(
+            timeout=httpx2.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
+            follow_redirects=True,
+            limits=httpx2.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=120),
+        ),
+    )
 
 
 def _import_lazy_paths(client: openai_sdk.AsyncClient) -> None:
@@ -105,6 +129,7 @@ class Pipeline:
     stt: SttEngine
     llm: LlmEngine
     tts: TtsEngine
+    conn_options: SessionConnectOptions = field(default_factory=SessionConnectOptions)
 
 
 def load_vad() -> vad.VAD:
@@ -118,19 +143,44 @@ def build(config: CallConfig, *, settings: Settings, shared: Shared) -> Pipeline
         stt=build_stt(config.stt, settings=settings, shared=shared),
         llm=build_llm(config, settings=settings, shared=shared),
         tts=build_tts(config.tts, settings=settings, shared=shared, language=config.language.primary),
+        conn_options=session_conn_options(settings),
+    )
+
+
+def session_conn_options(settings: Settings) -> SessionConnectOptions:
+    """How long the session waits for each provider and how often it retries in place (see the module doc)."""
+    return SessionConnectOptions(
+        stt_conn_options=APIConnectOptions(
+            max_retry=settings.stt_retries, retry_interval=0.5, timeout=settings.stt_timeout_s
+        ),
+        llm_conn_options=APIConnectOptions(max_retry=0, retry_interval=0.5, timeout=settings.llm_timeout_s),
+        tts_conn_options=APIConnectOptions(max_retry=0, retry_interval=0.5, timeout=settings.tts_timeout_s),
     )
 
 
 def build_llm(config: CallConfig, *, settings: Settings, shared: Shared) -> LlmEngine:
+    """The call's LLM, then the configured fallback (another endpoint and/or model) in a ``FallbackAdapter``."""
     match config.llm.provider:
         case "openai":
-            return openai.LLM(
-                model=config.llm.model,
-                temperature=config.llm.temperature,
-                client=_openai_client(shared, role="llm"),
-            )
+            chain: list[LlmEngine] = [
+                openai.LLM(
+                    model=config.llm.model,
+                    temperature=config.llm.temperature,
+                    client=_openai_client(shared, role="llm"),
+                )
+            ]
         case _ as unreachable:
             assert_never(unreachable)
+    fallback_client = shared.fallback_llm_client or shared.openai_client
+    fallback_model = settings.llm_fallback_model or config.llm.model
+    if fallback_client is not None and (shared.fallback_llm_client is not None or fallback_model != config.llm.model):
+        chain.append(openai.LLM(model=fallback_model, temperature=config.llm.temperature, client=fallback_client))
+    if len(chain) == 1:
+        return chain[0]
+    # A reply cut mid-stream is regenerated by the next LLM: the caller hears the cut fragment, then a whole reply.
+    return llm.FallbackAdapter(
+        chain, attempt_timeout=settings.llm_timeout_s, max_retry_per_llm=0, retry_on_chunk_sent=True
+    )
 
 
 def build_stt(config: SttConfig, *, settings: Settings, shared: Shared) -> SttEngine:
@@ -141,7 +191,11 @@ def build_stt(config: SttConfig, *, settings: Settings, shared: Shared) -> SttEn
         return _one_stt(spec, settings=settings, shared=shared)
 
     chain = fallback_chain(config.provider, CLOUD_STT, one, settings=settings, shared=shared)
-    return chain[0] if len(chain) == 1 else stt.FallbackAdapter(chain, vad=shared.vad)
+    if len(chain) == 1:
+        return chain[0]
+    return stt.FallbackAdapter(
+        chain, vad=shared.vad, attempt_timeout=settings.stt_timeout_s, max_retry_per_stt=1, retry_interval=0.5
+    )
 
 
 def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared, language: str | None = None) -> TtsEngine:
@@ -161,7 +215,7 @@ def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared, language
         return language is None or provider == config.provider or bool(TTS[provider].voices_for(language))
 
     chain = fallback_chain(config.provider, tuple(filter(speaks, CLOUD_TTS)), one, settings=settings, shared=shared)
-    return chain[0] if len(chain) == 1 else tts.FallbackAdapter(chain)
+    return chain[0] if len(chain) == 1 else tts.FallbackAdapter(chain, max_retry_per_tts=0)
 
 
 _Provider = TypeVar("_Provider", SttProvider, TtsProvider)
@@ -178,10 +232,11 @@ def fallback_chain(
 ) -> list[_Engine]:
     """`asked`'s engine, then one for each other cloud provider this deployment can serve, in `cloud` order.
 
-    An offline provider (not in `cloud`) gets no fallbacks: it is for development and tests.
+    An offline provider (not in `cloud`) gets no fallbacks: it is for development and tests; with
+    ``WEBCALL_PROVIDER_FALLBACK=false`` no provider gets any.
     """
     chain = [one(asked)]
-    if asked in cloud:
+    if asked in cloud and settings.provider_fallback:
         chain += [one(p) for p in cloud if p != asked and can_serve(p, settings=settings, shared=shared)]
     return chain
 
@@ -218,7 +273,8 @@ def _one_tts(config: TtsConfig, *, settings: Settings, shared: Shared) -> TtsEng
     match config.provider:
         case "openai":
             spec = TTS["openai"]
-            return openai.TTS(
+            return BoundedOpenAITTS(
+                first_audio_s=settings.tts_timeout_s,
                 model=config.model if config.model in spec.models else spec.default_model,
                 voice=str(options["voice"]),
                 speed=options["speed"],

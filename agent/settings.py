@@ -112,6 +112,19 @@ class Settings(BaseSettings):
     # about 2.5 min of backoff; the pause grows by 2 s per attempt up to 10 s).
     livekit_max_retry: int = Field(default=16, ge=0, validation_alias="WEBCALL_LIVEKIT_MAX_RETRY")
 
+    # Provider failures (`agent.pipeline`, `agent.faults`). Each attempt is bounded: an LLM that has sent no token
+    # after `llm_timeout_s` has failed (a fallback is tried, else the caller hears the apology), likewise a TTS or
+    # STT connection. Behind each cloud STT/TTS stands every other configured one unless `provider_fallback` is off.
+    llm_timeout_s: float = Field(default=4.0, gt=0, le=60, validation_alias="WEBCALL_LLM_TIMEOUT_S")
+    tts_timeout_s: float = Field(default=5.0, gt=0, le=60, validation_alias="WEBCALL_TTS_TIMEOUT_S")
+    stt_timeout_s: float = Field(default=5.0, gt=0, le=60, validation_alias="WEBCALL_STT_TIMEOUT_S")
+    stt_retries: int = Field(default=2, ge=0, le=10, validation_alias="WEBCALL_STT_RETRIES")
+    provider_fallback: bool = Field(default=True, validation_alias="WEBCALL_PROVIDER_FALLBACK")
+    # A second OpenAI-compatible endpoint and/or model behind the call's LLM (same key unless one is given).
+    llm_fallback_base_url: str | None = Field(default=None, validation_alias="WEBCALL_LLM_FALLBACK_BASE_URL")
+    llm_fallback_api_key: SecretStr | None = Field(default=None, validation_alias="WEBCALL_LLM_FALLBACK_API_KEY")
+    llm_fallback_model: str | None = Field(default=None, validation_alias="WEBCALL_LLM_FALLBACK_MODEL")
+
     # Call events (`agent.events`): a JSONL spool directory and/or a signed webhook; both off by default.
     events_dir: Path | None = Field(default=None, validation_alias="WEBCALL_EVENTS_DIR")
     events_url: str | None = Field(default=None, validation_alias="WEBCALL_EVENTS_URL")

@@ -45,7 +45,7 @@ async def test_after_degrading_the_session_stays_open_for_many_turns() -> None:
         assert len(call.tts.texts) == 1, "no speech is attempted after the first failure"
 
 
-async def test_an_unrecoverable_stt_error_turns_audio_input_off_and_says_so_in_the_chat() -> None:
+async def test_an_unrecoverable_stt_error_turns_audio_input_off_and_says_so_in_speech_and_the_chat() -> None:
     async with in_process_call() as call:
         error = stt.STTError(timestamp=time.time(), label="stt", error=RuntimeError("down"), recoverable=False)
         call.session.emit("error", ErrorEvent(error=error, source=None))
@@ -56,7 +56,8 @@ async def test_an_unrecoverable_stt_error_turns_audio_input_off_and_says_so_in_t
         assert call.session.input.audio_enabled is False
         assert call.session.output.audio_enabled is True, "the agent can still speak"
         assert [e.code for e in call.chat.events] == ["chat_degraded"]
-        assert call.text.texts == ["answer to: can you still read me?"]
+        # the notice is spoken (its transcription is the first text out), then the typed message is answered
+        assert call.text.texts == [DEGRADED_NOTICE, "answer to: can you still read me?"]
 
 
 async def test_a_recoverable_error_does_not_degrade_the_call() -> None:
