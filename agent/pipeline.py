@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, assert_never
 
 import httpx2
 import openai as openai_sdk
-from livekit.agents import APIConnectOptions, llm, stt, tts, vad
+from livekit.agents import APIConnectOptions, inference, llm, stt, tts, vad
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.plugins import deepgram, openai, silero
 
@@ -46,7 +46,7 @@ from agent.deployment import can_serve, openai_configured, tts_config_for
 from agent.errors import PipelineError
 from agent.openai_tts import BoundedOpenAITTS
 from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, SttProvider, TtsProvider, base_language
-from agent.settings import Settings
+from agent.settings import Settings, VadEngine
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -83,7 +83,7 @@ def load_shared(settings: Settings) -> Shared:
         fallback_key = _secret(settings.llm_fallback_api_key) or key or LOCAL_PLACEHOLDER_KEY
         fallback = _openai_sdk_client(fallback_key, settings.llm_fallback_base_url.rstrip("/"))
     _load_offline_models(settings)
-    return Shared(vad=load_vad(), openai_client=client, fallback_llm_client=fallback)
+    return Shared(vad=load_vad(settings.vad_engine), openai_client=client, fallback_llm_client=fallback)
 
 
 def _openai_sdk_client(key: str, base_url: str | None) -> openai_sdk.AsyncClient:
@@ -132,9 +132,15 @@ class Pipeline:
     conn_options: SessionConnectOptions = field(default_factory=SessionConnectOptions)
 
 
-def load_vad() -> vad.VAD:
-    """Silero VAD, loaded once per process (the ONNX model ships in the wheel)."""
-    return silero.VAD.load(min_silence_duration=0.55, activation_threshold=0.5)
+def load_vad(engine: VadEngine = "silero") -> vad.VAD:
+    """Silero VAD, loaded once per process: in onnxruntime (the plugin's model ships in its wheel) or ``native``."""
+    match engine:
+        case "silero":
+            return silero.VAD.load(min_silence_duration=0.55, activation_threshold=0.5)
+        case "native":
+            return inference.VAD(min_silence_duration=0.55, activation_threshold=0.5)
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def build(config: CallConfig, *, settings: Settings, shared: Shared) -> Pipeline:

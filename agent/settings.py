@@ -31,6 +31,7 @@ __all__ = ["LlmProvider", "Settings", "SttProvider", "TtsProvider", "get_setting
 OpenAITtsFormat = Literal["pcm", "wav", "mp3", "opus", "aac", "flac"]
 Dialect = Literal["native", "sawt", "convoi", "vaani", "vyom", "scaiwave"]
 LogFormat = Literal["json", "text"]
+VadEngine = Literal["silero", "native"]
 
 # Fields a caller (browser-settable participant attributes/metadata) may set by default. Variables are named one by
 # one (``variables.customer_name``); a bare ``variables`` entry is refused (`Settings._no_blanket_variables`).
@@ -70,6 +71,9 @@ class Settings(BaseSettings):
     # `bench/providers.py`). A compatible server without `pcm` can be given another format.
     openai_tts_format: OpenAITtsFormat = Field(default="pcm", validation_alias="WEBCALL_OPENAI_TTS_FORMAT")
     llm_model: str = Field(default="gpt-4o-mini", validation_alias="WEBCALL_LLM_MODEL")
+    # The same Silero model either way: `silero` runs it in onnxruntime (the plugin), `native` in the framework's
+    # livekit-local-inference build (`inference.VAD`), at less than half the CPU per stream (`bench/endpointing.py`).
+    vad_engine: VadEngine = Field(default="silero", validation_alias="WEBCALL_VAD")
     # What metadata may choose (`agent.providers`); the provider table is the default. The process's own
     # WEBCALL_STT_PROVIDER / WEBCALL_TTS_PROVIDER is always allowed.
     allowed_stt_providers: Annotated[tuple[SttProvider, ...], NoDecode] = Field(

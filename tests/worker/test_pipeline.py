@@ -250,3 +250,15 @@ def test_mid_call_tts_options_are_in_the_providers_terms_from_the_provider_table
     config: TtsConfig, expected: dict[str, object]
 ) -> None:
     assert pipeline.tts_options(config) == expected
+
+
+@pytest.mark.parametrize(("engine", "kind"), [("silero", "livekit.plugins.silero"), ("native", "livekit.agents")])
+def test_the_vad_engine_setting_picks_the_silero_runtime_and_keeps_the_silence_wait(engine: str, kind: str) -> None:
+    shared = pipeline.load_shared(settings_with(WEBCALL_VAD=engine))
+    assert type(shared.vad).__module__.startswith(kind)
+    assert getattr(shared.vad, "min_silence_duration", None) == pytest.approx(0.55)
+
+
+def test_an_unknown_vad_engine_is_refused_at_start_up() -> None:
+    with pytest.raises(ValueError, match="WEBCALL_VAD"):
+        settings_with(WEBCALL_VAD="webrtc")
