@@ -14,7 +14,10 @@ worker is started and measured on:
   speech end -> the reply's first audible frame at the caller, with the stages read from the fakes' request times;
 - text turn: a message on ``lk.chat`` -> the first reply text at the caller, less the LLM's first token;
 - capacity: N concurrent calls (``--calls``), each caller speaking a sentence after each reply, for ``--seconds``;
-  CPU seconds per wall second and peak PSS of the worker's process tree only, the idle tree's subtracted, per call.
+  CPU seconds per wall second and peak PSS of the worker's process tree only, the idle tree's subtracted, per call;
+  the knee is the largest N whose voice-turn p95 stays within 20 % of N=1's;
+- floor (``--floor``): the same capacity steps on `bench.baseline.floor` workers that only connect, also read the
+  caller's audio, also run it through the VAD: what a call costs before any agent work.
 
 ``--turns`` and ``--runs`` are totals per worker, split over the rounds. The sandbox's own one-way audio latency
 is measured once (`bench.sandbox_server.audio_latency`), so the worker's own share of a voice turn can be given:
@@ -44,7 +47,7 @@ from bench import phases
 from bench.callers import Utterance, utterances
 from bench.fakes import FixedOpenAI, Latencies
 from bench.sandbox_server import audio_latency
-from bench.workers import WORKERS, Worker, WorkerName, environment
+from bench.workers import FLOORS, WORKERS, Worker, WorkerName, environment
 from sandbox.server.process import ServerProcess, start_server_process
 
 ENDPOINTING_WAIT_S = 0.55  # Silero's min_silence_duration, the same for both workers
@@ -80,6 +83,7 @@ class Plan:
     settle_s: float = 8.0
     workers: tuple[WorkerName, ...] = WORKERS
     worker_env: tuple[tuple[str, str], ...] = ()
+    floor: bool = False
 
 
 def plan_of(args: argparse.Namespace) -> Plan:
@@ -87,7 +91,9 @@ def plan_of(args: argparse.Namespace) -> Plan:
     workers = tuple(w for w in WORKERS if w in args.workers)
     env = tuple(tuple(item.split("=", 1)) for item in args.project_env)
     if args.quick:
-        return Plan(1, 2, 1, 1, (1,), 4.0, latencies, 2, settle_s=4.0, workers=workers, worker_env=env)
+        return Plan(
+            1, 2, 1, 1, (1,), 4.0, latencies, 2, settle_s=4.0, workers=workers, worker_env=env, floor=args.floor
+        )
     return Plan(
         args.rounds,
         args.turns,
@@ -99,6 +105,7 @@ def plan_of(args: argparse.Namespace) -> Plan:
         10,
         workers=workers,
         worker_env=env,
+        floor=args.floor,
     )
 
 
@@ -110,7 +117,7 @@ def share(total: int, rounds: int, index: int) -> int:
 async def one_round(
     stack: phases.Stack, name: WorkerName, *, plan: Plan, index: int, spoken: Sequence[Utterance], into: Samples
 ) -> None:
-    extra = dict(plan.worker_env) if name == "project" else {}
+    extra = dict(plan.worker_env) if name != "baseline" else {}
     env = environment(name, server=stack.server, openai_url=stack.openai.base_url, extra=extra)
     worker = await Worker.start(name, env=env)
     try:
@@ -129,16 +136,37 @@ async def one_round(
         )
         record_conversation(conversation, into=into)
         await asyncio.sleep(plan.settle_s / 2)
-        idle, sample = await phases.idle_cost(worker, seconds=plan.settle_s)
-        into.idle_cores.append(idle)
-        into.idle_pss_mib.append(sample.pss_kib / 1024)
-        for calls in plan.calls:
-            load = await phases.capacity(
-                stack, worker, calls=calls, seconds=plan.seconds, utterances=spoken, idle=(idle, sample.pss_kib)
-            )
-            into.loads.append(load)
-            await asyncio.sleep(plan.settle_s * 0.75)
+        await capacity_steps(stack, worker, plan=plan, spoken=spoken, into=into)
+    finally:
+        await worker.aclose()
+
+
+async def capacity_steps(
+    stack: phases.Stack, worker: Worker, *, plan: Plan, spoken: Sequence[Utterance], into: Samples
+) -> None:
+    """The idle tree's cost, then each capacity step with it subtracted."""
+    idle, sample = await phases.idle_cost(worker, seconds=plan.settle_s)
+    into.idle_cores.append(idle)
+    into.idle_pss_mib.append(sample.pss_kib / 1024)
+    for calls in plan.calls:
+        load = await phases.capacity(
+            stack, worker, calls=calls, seconds=plan.seconds, utterances=spoken, idle=(idle, sample.pss_kib)
+        )
+        into.loads.append(load)
+        await asyncio.sleep(plan.settle_s * 0.75)
+    into.loadavg.append(phases.loadavg())
+
+
+async def floor_round(
+    stack: phases.Stack, name: WorkerName, *, plan: Plan, spoken: Sequence[Utterance], into: Samples
+) -> None:
+    """A floor worker (`bench.baseline.floor`): only the capacity steps."""
+    env = environment(name, server=stack.server, openai_url=stack.openai.base_url, extra=dict(plan.worker_env))
+    worker = await Worker.start(name, env=env)
+    try:
         into.loadavg.append(phases.loadavg())
+        await asyncio.sleep(plan.settle_s)
+        await capacity_steps(stack, worker, plan=plan, spoken=spoken, into=into)
     finally:
         await worker.aclose()
 
@@ -285,6 +313,12 @@ def print_report(found: dict[str, Any]) -> None:
                 f" load {row['loadavg']}"
             )
         print(f"  knee: {found['knee'][worker]}")
+    for name, rows in found.get("floor", {}).items():
+        for row in rows:
+            print(
+                f"{name} N={row['calls']}: {row['cores_per_call']:.3f} cores/call,"
+                f" {row['pss_per_call_mib']:.0f} MiB/call"
+            )
 
 
 def _fmt(values: dict[str, Any]) -> str:
@@ -319,7 +353,17 @@ async def run(plan: Plan) -> dict[str, Any]:
                     began = time.monotonic()
                     await one_round(stack, name, plan=plan, index=index, spoken=spoken, into=samples[name])
                     print(f"round {index + 1} {name}: {time.monotonic() - began:.0f} s", file=sys.stderr)
-            return report(samples, plan=plan, transport=transport)
+            floors: dict[WorkerName, Samples] = {}
+            for name in FLOORS if plan.floor else ():
+                floors[name] = Samples()
+                try:
+                    await floor_round(stack, name, plan=plan, spoken=spoken, into=floors[name])
+                except (RuntimeError, TimeoutError, AssertionError) as error:
+                    # the main figures are measured by now; a floor that fails is reported empty
+                    print(f"floor {name} failed: {type(error).__name__}: {error}", file=sys.stderr)
+            found = report(samples, plan=plan, transport=transport)
+            found["floor"] = {name: capacity_rows(floor) for name, floor in floors.items()}
+            return found
     finally:
         await server.aclose()
 
@@ -342,6 +386,9 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--workers", nargs="*", choices=WORKERS, default=list(WORKERS), help="which workers to run")
     cli.add_argument(
         "--project-env", action="append", default=[], metavar="KEY=VALUE", help="extra project worker setting"
+    )
+    cli.add_argument(
+        "--floor", action="store_true", help="also the floor workers' capacity steps (bench.baseline.floor)"
     )
     cli.add_argument("--quick", action="store_true", help="the smallest run that produces every figure")
     return cli

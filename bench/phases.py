@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import time
@@ -19,7 +20,7 @@ from livekit import api
 
 from bench.callers import BenchCaller, Utterance, join
 from bench.fakes import LLM_PATH, STT_PATH, TTS_PATH, FixedOpenAI
-from bench.workers import AGENT_NAMES, TreeSample, Worker, cores_between
+from bench.workers import AGENT_NAMES, FLOORS, TreeSample, Worker, cores_between
 from sandbox.server.process import ServerProcess
 
 WELCOME_TEXT = "Hello! Thanks for calling. How can I help you today?"
@@ -233,7 +234,7 @@ async def idle_cost(worker: Worker, *, seconds: float, windows: int = 3) -> tupl
 
 
 async def _talk(
-    stack: Stack, call: Call, *, utterances: Sequence[Utterance], until: float, offset: float
+    stack: Stack, call: Call, *, utterances: Sequence[Utterance], until: float, offset: float, reply: bool
 ) -> list[float | None]:
     """One caller's sentences until `until`; the voice-turn totals it got (None for a missed one)."""
     await asyncio.sleep(offset)
@@ -243,6 +244,9 @@ async def _talk(
         utterance = utterances[i % len(utterances)]
         i += 1
         speech_end = await call.caller.speak(utterance)
+        if not reply:
+            await asyncio.sleep(1.5)  # nobody answers a floor worker's caller: a pause between sentences
+            continue
         deadline = speech_end + TURN_WITHIN_S
         heard = None
         while heard is None and time.monotonic() < deadline:
@@ -251,6 +255,10 @@ async def _talk(
         totals.append(heard - speech_end if heard is not None else None)
         await call.caller.quiet(for_s=0.8, within_s=TURN_WITHIN_S)
     return totals
+
+
+def _joined(caller: BenchCaller) -> bool:
+    return caller.agent_identity is not None
 
 
 async def capacity(
@@ -268,13 +276,26 @@ async def capacity(
     try:
         for call in opened:
             await dispatch(stack, worker, call)
-        await asyncio.gather(*(await_welcome(call) for call in opened))
+        if worker.name in FLOORS:  # a floor worker says nothing: wait for it to join
+            for call in opened:
+                await call.caller.until(functools.partial(_joined, call.caller), within_s=30)
+        else:
+            await asyncio.gather(*(await_welcome(call) for call in opened))
         await asyncio.sleep(4.0)  # the welcomes end, the pool refills its idle processes
         stack.openai.expect = utterances[0].text
         before = worker.sample()
         until = time.monotonic() + seconds
         talks = [
-            asyncio.create_task(_talk(stack, call, utterances=utterances, until=until, offset=i * 1.5 / calls))
+            asyncio.create_task(
+                _talk(
+                    stack,
+                    call,
+                    utterances=utterances,
+                    until=until,
+                    offset=i * 1.5 / calls,
+                    reply=worker.name not in FLOORS,
+                )
+            )
             for i, call in enumerate(opened)
         ]
         peak = before.pss_kib

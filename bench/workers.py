@@ -2,7 +2,8 @@
 
 - ``project``: ``python -m agent start`` with OpenAI STT, LLM and TTS (``WEBCALL_STT_PROVIDER=openai``, no Deepgram
   key, so no fallback chain), as a platform would run it;
-- ``baseline``: ``python -m livekit.agents start bench/baseline/agent.py --simulation``.
+- ``baseline``: ``python -m livekit.agents start bench/baseline/agent.py --simulation``;
+- ``floor-connect``, ``floor-audio``, ``floor-vad``: ``bench/baseline/floor.py`` at each level (``BENCH_FLOOR``).
 
 Both point at the same sandbox server and fake OpenAI, each under its own agent name. A worker's tree is its main
 process and everything below it (forkserver, resource tracker, job processes); CPU and PSS are read from ``/proc``
@@ -23,16 +24,23 @@ from bench.worker_footprint import cpu_seconds, descendants, memory_kb
 from sandbox.server.process import ServerProcess
 from tests.e2e.stack import WorkerProcess
 
-WorkerName = Literal["project", "baseline"]
+WorkerName = Literal["project", "baseline", "floor-connect", "floor-audio", "floor-vad"]
 WORKERS: tuple[WorkerName, ...] = ("project", "baseline")
-AGENT_NAMES: dict[WorkerName, str] = {"project": "webcall-agent", "baseline": "baseline-agent"}
+FLOORS: tuple[WorkerName, ...] = ("floor-connect", "floor-audio", "floor-vad")
+AGENT_NAMES: dict[WorkerName, str] = {
+    "project": "webcall-agent",
+    "baseline": "baseline-agent",
+    **dict.fromkeys(FLOORS, "floor-agent"),
+}
 BASELINE_FILE = Path(__file__).parent / "baseline" / "agent.py"
+FLOOR_FILE = Path(__file__).parent / "baseline" / "floor.py"
 
 
 def command(name: WorkerName) -> list[str]:
     if name == "project":
         return [sys.executable, "-m", "agent", "start", "--health-port", "0"]
-    return [sys.executable, "-m", "livekit.agents", "start", str(BASELINE_FILE), "--simulation"]
+    agent_file = BASELINE_FILE if name == "baseline" else FLOOR_FILE
+    return [sys.executable, "-m", "livekit.agents", "start", str(agent_file), "--simulation"]
 
 
 def environment(name: WorkerName, *, server: ServerProcess, openai_url: str, extra: dict[str, str]) -> dict[str, str]:
@@ -50,6 +58,8 @@ def environment(name: WorkerName, *, server: ServerProcess, openai_url: str, ext
     if name == "project":
         env["WEBCALL_STT_PROVIDER"] = "openai"
         env["WEBCALL_TTS_PROVIDER"] = "openai"
+    if name in FLOORS:
+        env["BENCH_FLOOR"] = name.removeprefix("floor-")
     return {**env, **extra}
 
 
