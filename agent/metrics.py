@@ -108,10 +108,11 @@ def turn_measured(metrics: Mapping[str, Any]) -> None:
 
 
 def provider_name(engine: object) -> str:
-    """A provider's name from its class: ``livekit.plugins.<name>...`` or our own class (``WhisperSTT`` -> whisper)."""
-    module = type(engine).__module__
-    if module.startswith("livekit.plugins."):
-        return module.split(".")[2]
+    """A provider's name from its class: the ``livekit.plugins.<name>`` it is or extends (our wrappers of a plugin
+    included), else our own class's name (``WhisperSTT`` -> ``whisper``)."""
+    for cls in type(engine).__mro__:
+        if cls.__module__.startswith("livekit.plugins."):
+            return cls.__module__.split(".")[2]
     name = type(engine).__name__.lower()
     for suffix in ("stt", "tts", "llm"):
         name = name.removesuffix(suffix)
