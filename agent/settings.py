@@ -37,6 +37,9 @@ VadEngine = Literal["silero", "native"]
 # one (``variables.customer_name``); a bare ``variables`` entry is refused (`Settings._no_blanket_variables`).
 DEFAULT_CALLER_ALLOWED: tuple[str, ...] = ("language", "tts.speed")
 
+# A call ended by its duration limit says goodbye (up to 20 s) and sends call.ended (up to about 11 s) after it.
+DRAIN_MARGIN_S = 40.0
+
 # A list setting from the environment: comma-separated (`a,b,c`) or a JSON array (`["a", "b"]`).
 NameList = Annotated[tuple[str, ...], NoDecode]
 
@@ -104,10 +107,10 @@ class Settings(BaseSettings):
     idle_processes: int | None = Field(default=None, ge=0, validation_alias="WEBCALL_IDLE_PROCESSES")
     log_level: str = Field(default="INFO", validation_alias="WEBCALL_LOG_LEVEL")
     # After the first SIGTERM, live calls may end on their own for this long (`agent.drain`); then each hears a
-    # goodbye and ends with reason `shutdown`. The default covers a call of the default 30-minute maximum started
-    # just before the signal, with its goodbye, and fits deploy/k8s's grace period (1920 s) with the 5 s preStop and
-    # the goodbye grace.
-    drain_timeout_s: float = Field(default=1840.0, gt=0, validation_alias="WEBCALL_DRAIN_TIMEOUT_S")
+    # goodbye and ends with reason `shutdown`. Unset: the longest call (WEBCALL_MAX_CALL_DURATION_S) plus
+    # `DRAIN_MARGIN_S` for its own goodbye and call.ended, so a call started just before the signal still ends on its
+    # own. deploy/k8s's grace period (1920 s) fits the default: 5 s preStop + 1840 s + the 30 s goodbye grace.
+    drain_timeout: float | None = Field(default=None, gt=0, validation_alias="WEBCALL_DRAIN_TIMEOUT_S")
     # How long a dispatched job waits for its caller to join before it ends with reason `no_caller`.
     join_timeout_s: float = Field(default=60.0, gt=0, validation_alias="WEBCALL_JOIN_TIMEOUT_S")
     # One JSON object per line (the default of `start`) or colored text (the default of `dev`).
@@ -181,6 +184,13 @@ class Settings(BaseSettings):
         if "variables" in value:
             raise ValueError("name each variable the caller may set (variables.<name>); a bare `variables` is refused")
         return value
+
+    @property
+    def drain_timeout_s(self) -> float:
+        """How long a stopping worker waits for its live calls: the setting, else the longest call and a margin."""
+        if self.drain_timeout is not None:
+            return self.drain_timeout
+        return self.max_call_duration_s + DRAIN_MARGIN_S
 
     def outbox_dir(self) -> Path:
         """Where undelivered webhook events wait: the setting, else beside the spool, else ``events-outbox``."""

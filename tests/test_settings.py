@@ -29,3 +29,11 @@ def test_agent_name_defaults_to_webcall_agent_and_env_overrides(
     assert Settings(_env_file=None).agent_name == "webcall-agent"
     monkeypatch.setenv("LIVEKIT_AGENT_NAME", "other")
     assert Settings(_env_file=None).agent_name == "other"
+
+
+def test_the_drain_outlasts_the_longest_call_unless_set() -> None:
+    from agent.settings import DRAIN_MARGIN_S, Settings
+
+    assert Settings.model_validate({}).drain_timeout_s == 1800.0 + DRAIN_MARGIN_S
+    assert Settings.model_validate({"WEBCALL_MAX_CALL_DURATION_S": "600"}).drain_timeout_s == 600.0 + DRAIN_MARGIN_S
+    assert Settings.model_validate({"WEBCALL_DRAIN_TIMEOUT_S": "3"}).drain_timeout_s == 3.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from livekit import api
 
 from sandbox.providers import FakeDeepgram, FakeOpenAI, speech
 from sandbox.server.process import ServerProcess, start_server_process
-from tests.e2e.stack import WorkerProcess, providers, worker_env
+from tests.e2e.stack import Caller, WorkerProcess, dispatch, providers, room_name, until, worker_env
 from tests.events.receiver import Receiver, running_receiver, secret_for
 
 SECRET = secret_for("ops_pool")
@@ -86,9 +87,38 @@ class Pool:
         state = await self.state()
         return next((list(w["jobs"]) for w in state["workers"] if w["id"] == worker.id), [])
 
+    async def start_call(self, prefix: str, *, welcome: str = "Hello, you are through.") -> tuple[str, Caller]:
+        """A room with its caller, dispatched, once the caller read the welcome."""
+        room = room_name(prefix)
+        await self.lk.room.create_room(api.CreateRoomRequest(name=room))
+        caller = await Caller.join(self.server, room=room)
+        await dispatch(self.lk, room=room, metadata=json.dumps({"welcome": {"text": welcome}}))
+        await until(lambda: welcome in caller.transcriptions, within_s=60, what=f"{room}'s welcome")
+        return room, caller
+
+    async def worker_of(self, room: str) -> str | None:
+        """The id of the worker whose job serves `room`, if any."""
+        state = await self.state()
+        return next(
+            (
+                w["id"]
+                for w in state["workers"]
+                for d in state["dispatches"]
+                if d["room"] == room
+                for j in d["jobs"]
+                if j["id"] in w["jobs"]
+            ),
+            None,
+        )
+
     def events(self, room: str, kind: str) -> list[dict[str, object]]:
         """The signed events of `kind` (``call.started``, ``call.ended``) the receiver took for `room`."""
         return [e for e in self.receiver.delivered() if e.get("room") == room and e.get("type") == kind]
+
+
+def answered(caller: Caller, text: str) -> bool:
+    """Whether the fake LLM's answer to `text` reached the caller."""
+    return any(f"You said: {text}" in t for t in caller.transcriptions)
 
 
 @contextlib.asynccontextmanager

@@ -7,43 +7,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 from livekit import api
 
 from agent.call import SHUTDOWN_GOODBYE
-from tests.e2e.stack import Caller, agent_identities, dispatch, room_name, until
-from tests.ops.pool import Pool, running_pool
+from tests.e2e.stack import agent_identities, dispatch, room_name, until
+from tests.ops.pool import Pool, answered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 WELCOME = json.dumps({"welcome": {"text": "Hello, you are through."}})
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def pool() -> AsyncIterator[Pool]:
-    async with running_pool() as running:
-        yield running
-
-
-async def start_call(pool: Pool, prefix: str) -> tuple[str, Caller]:
-    room = room_name(prefix)
-    await pool.lk.room.create_room(api.CreateRoomRequest(name=room))
-    caller = await Caller.join(pool.server, room=room)
-    await dispatch(pool.lk, room=room, metadata=WELCOME)
-    await until(lambda: "Hello, you are through." in caller.transcriptions, within_s=60, what=f"{room}'s welcome")
-    return room, caller
-
-
-def answered(caller: Caller, text: str) -> bool:
-    return any(f"You said: {text}" in t for t in caller.transcriptions)
-
-
 async def test_sigterm_to_the_process_group_drains_two_live_calls_and_exits_zero(pool: Pool) -> None:
     worker = await pool.add_worker()
-    (first, caller_one), (second, caller_two) = [await start_call(pool, p) for p in ("drain-a", "drain-b")]
+    (first, caller_one), (second, caller_two) = [await pool.start_call(p) for p in ("drain-a", "drain-b")]
     try:
         assert len(await pool.jobs_of(worker)) == 2
         # What an init system does: every process of the group, the job processes of both calls included.
@@ -87,7 +66,7 @@ async def test_sigterm_to_the_process_group_drains_two_live_calls_and_exits_zero
 
 async def test_past_the_drain_timeout_the_caller_hears_a_goodbye_and_the_call_ends_with_shutdown(pool: Pool) -> None:
     worker = await pool.add_worker(WEBCALL_DRAIN_TIMEOUT_S="3")
-    room, caller = await start_call(pool, "drain-timeout")
+    room, caller = await pool.start_call("drain-timeout")
     try:
         await asyncio.sleep(1.0)  # the welcome's audio has played out
         signalled = time.monotonic()
@@ -105,7 +84,7 @@ async def test_past_the_drain_timeout_the_caller_hears_a_goodbye_and_the_call_en
 
 async def test_a_second_sigterm_ends_the_calls_at_once_with_a_goodbye(pool: Pool) -> None:
     worker = await pool.add_worker()
-    room, caller = await start_call(pool, "drain-twice")
+    room, caller = await pool.start_call("drain-twice")
     try:
         worker.stop()
         await worker.process.wait_for_log("draining", within_s=10)
