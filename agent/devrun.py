@@ -1,10 +1,15 @@
-"""``make run`` / ``python -m agent run-local``: the worker with everything it needs on this machine.
+"""``make run`` / ``python -m agent run-local``: the worker with everything it needs on this machine, and the dev page.
 
 With ``LIVEKIT_URL`` set this is ``python -m agent start`` (a production worker). Without it, it starts the bundled
 sandbox LiveKit server (``python -m sandbox``) and the fake OpenAI/Deepgram providers (``python -m sandbox
-providers``) as child processes on 127.0.0.1, points a development worker (``python -m agent dev``) at them with
-their dev keys, and stops all three on Ctrl-C or SIGTERM. No account, key or network beyond loopback is needed; the
-fakes speak and transcribe with offline engines.
+providers``) as child processes on 127.0.0.1, then the dev page (``python -m agent.devpage``, its URL printed) and a
+development worker (``python -m agent dev``) pointed at them with their dev keys, and stops them all on Ctrl-C or
+SIGTERM. No account, key or network beyond loopback is needed; the fakes speak and transcribe with offline engines.
+
+The worker posts its call events to the dev page (``WEBCALL_EVENTS_URL`` = the page's ``/webhook``, a fresh
+``whsec_`` secret for this run, plain http allowed on loopback, the outbox in a directory removed at the end),
+unless ``WEBCALL_EVENTS_URL`` is already set. One job process is kept warm (``WEBCALL_IDLE_PROCESSES=1`` unless
+set): dev mode keeps none by default, and a first call then waits seconds for a process to start.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Final
+
+from agent.events.signing import new_secret
 
 DEV_API_KEY: Final = "devkey"
 DEV_API_SECRET: Final = "secret"
@@ -111,6 +119,8 @@ def local_environment(args: argparse.Namespace, children: Children) -> dict[str,
     return {
         # A development stack's webhook receiver is usually plain http on this machine.
         "WEBCALL_EVENTS_ALLOW_HTTP": "true",
+        # Dev mode keeps no warm job process by default: the first call would wait seconds for one to start.
+        "WEBCALL_IDLE_PROCESSES": "1",
         **os.environ,
         **provider_env,
         "LIVEKIT_URL": url,
@@ -118,6 +128,24 @@ def local_environment(args: argparse.Namespace, children: Children) -> dict[str,
         "LIVEKIT_API_SECRET": DEV_API_SECRET,
         "HF_HUB_OFFLINE": "1",
     }
+
+
+def with_dev_page(env: dict[str, str], *, port: int, children: Children, outbox: str) -> tuple[dict[str, str], str]:
+    """Start the dev page against `env`'s LiveKit; the worker's environment with the page as its events webhook,
+    and the page's URL."""
+    env = dict(env)
+    if not env.get("WEBCALL_EVENTS_URL"):
+        env.update(
+            WEBCALL_EVENTS_URL=f"http://127.0.0.1:{port}/webhook",
+            WEBCALL_EVENTS_SECRET=new_secret(),
+            WEBCALL_EVENTS_ALLOW_HTTP="true",
+            WEBCALL_EVENTS_OUTBOX_DIR=outbox,
+        )
+    page = children.start(["-m", "agent.devpage", "--port", str(port)], env=env)
+    lines = read_until(page.stdout, marker="dev page:", process=page)
+    children.relay(page)
+    url = lines[-1].split("dev page:", 1)[1].strip()
+    return env, url
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -129,19 +157,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--livekit-port", type=int, default=7880)
     parser.add_argument("--openai-port", type=int, default=7890)
     parser.add_argument("--deepgram-port", type=int, default=7891)
+    parser.add_argument("--page-port", type=int, default=7800, help="the dev page (http://127.0.0.1:PORT/)")
     args = parser.parse_args(argv)
-    if os.environ.get("LIVEKIT_URL"):
-        from agent.worker import main as worker_main
-
-        return worker_main(["start"])
-
     children = Children()
-    # SIGTERM reaches only this process (Ctrl-C reaches the whole group): both end up in `children.stop()`.
-    signal.signal(signal.SIGTERM, _interrupted)
+    outbox = tempfile.TemporaryDirectory(prefix="webcall-events-")
     try:
+        if os.environ.get("LIVEKIT_URL"):
+            return _against_livekit(args, children=children, outbox=outbox.name)
+        # SIGTERM reaches only this process (Ctrl-C reaches the whole group): both end up in `children.stop()`.
+        signal.signal(signal.SIGTERM, _interrupted)
         env = local_environment(args, children)
         print(f"sandbox LiveKit server: {env['LIVEKIT_URL']} (key {DEV_API_KEY}, secret {DEV_API_SECRET})", flush=True)
-        print("join a room: python -m sandbox token --room demo --identity me", flush=True)
+        env, page_url = with_dev_page(env, port=args.page_port, children=children, outbox=outbox.name)
+        print(f"talk to the agent: open {page_url}", flush=True)
+        print("or join a room yourself: python -m sandbox token --room demo --identity me", flush=True)
         return children.start(["-m", "agent", "dev"], env=env, capture=False).wait()
     except KeyboardInterrupt:
         return 0
@@ -150,3 +179,14 @@ def main(argv: list[str]) -> int:
         return 1
     finally:
         children.stop()
+        outbox.cleanup()
+
+
+def _against_livekit(args: argparse.Namespace, *, children: Children, outbox: str) -> int:
+    """``LIVEKIT_URL`` is set: no sandbox; the dev page against that server and a production worker in this process."""
+    from agent.worker import main as worker_main
+
+    env, page_url = with_dev_page(dict(os.environ), port=args.page_port, children=children, outbox=outbox)
+    print(f"talk to the agent: open {page_url}", flush=True)
+    os.environ.update(env)
+    return worker_main(["start"])

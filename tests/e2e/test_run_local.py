@@ -31,7 +31,7 @@ def nothing_listens_on(port: int) -> bool:
 
 @pytest.mark.asyncio
 async def test_run_local_serves_a_call_with_no_keys_and_stops_everything_on_ctrl_c() -> None:
-    ports = [free_port(), free_port(), free_port()]
+    ports = [free_port(), free_port(), free_port(), free_port()]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "OPENAI_", "DEEPGRAM_", "WEBCALL_"))}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -44,6 +44,8 @@ async def test_run_local_serves_a_call_with_no_keys_and_stops_everything_on_ctrl
         str(ports[1]),
         "--deepgram-port",
         str(ports[2]),
+        "--page-port",
+        str(ports[3]),
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -107,8 +109,8 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.asyncio
-async def test_sigterm_to_run_local_stops_the_sandbox_the_fakes_and_the_worker() -> None:
-    ports = [free_port(), free_port(), free_port()]
+async def test_sigterm_to_run_local_stops_the_sandbox_the_fakes_the_dev_page_and_the_worker() -> None:
+    ports = [free_port(), free_port(), free_port(), free_port()]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "OPENAI_", "DEEPGRAM_", "WEBCALL_"))}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -121,6 +123,8 @@ async def test_sigterm_to_run_local_stops_the_sandbox_the_fakes_and_the_worker()
         str(ports[1]),
         "--deepgram-port",
         str(ports[2]),
+        "--page-port",
+        str(ports[3]),
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -134,7 +138,7 @@ async def test_sigterm_to_run_local_stops_the_sandbox_the_fakes_and_the_worker()
                 assert line, "run-local exited early:\n" + "".join(lines[-30:])
                 lines.append(line)
         children = children_of(process.pid)
-        assert len(children) == 3, "sandbox server, fake providers and worker"
+        assert len(children) == 4, "sandbox server, fake providers, dev page and worker"
         process.terminate()
         await asyncio.wait_for(process.stdout.read(), timeout=60)
         await asyncio.wait_for(process.wait(), timeout=60)
