@@ -4,7 +4,7 @@ Contract:
 - `Call.build` makes the session and the agent from a resolved config and the built providers; `Call.start` starts
   the session with ``session_host=False`` (no participant can read the prompt or inject input), then chat, limits,
   scribe and ambience, and opens the call's events (`CallEvents`): the call owns them, and ``call.started`` goes out
-  once the session runs.
+  once the session runs, then ``call.config_resolved`` (again after each mid-call re-resolution).
 - Why the call ended is decided here and only here (`EndReason`): the caller leaving, a limit, the worker stopping
   (``shutdown``, after a short goodbye: `Call.shut_down`) or the session's own close reason, whichever is noted
   first. `finish` sends ``call.ended`` with it; the worker calls it from
@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from livekit import rtc
 from livekit.agents import AgentSession, JobContext, llm, vad
@@ -219,6 +219,7 @@ class Call:
         )
         if self._events is not None:
             self._events.started()
+            self._events.config_resolved(self._agent.config, trigger="start")
 
     def _attach_scribe(self) -> None:
         config = self._agent.config
@@ -276,9 +277,11 @@ class Call:
         if participant.identity == self._caller.identity:
             self._restage(source="caller")
 
-    def _restage(self, *, source: str) -> None:
+    def _restage(self, *, source: Literal["room_metadata", "caller"]) -> None:
         config = resolve(self._ctx, participant=self._caller, settings=self._settings, shared=self._shared)
         self._agent.stage(config, source=source)
+        if self._events is not None:
+            self._events.config_resolved(config, trigger=source)
 
 
 def make_session(config: CallConfig, *, built: pipeline.Pipeline, vad_model: vad.VAD) -> AgentSession[Any]:

@@ -1,10 +1,17 @@
-"""`CallEvents`: one call's ``call.started`` and ``call.ended``, sent to the configured sinks.
+"""`CallEvents`: one call's ``call.started``, ``call.config_resolved`` and ``call.ended``, sent to the configured sinks.
 
 Lifecycle (`agent.call.Call` owns its call's events):
     events = CallEvents.open(settings, config=..., job_id=..., room=..., session=..., transcript=...)
     events.started()            # after the session started; delivered in the background, never blocks the call
+    events.config_resolved(config, trigger="start")   # and again with each mid-call re-resolution
     ...
     await events.ended(end_reason="caller_left")   # the call is over (from on_session_end); delivery is awaited
+
+Order: each ``call.config_resolved`` is delivered after the event before it (so after ``call.started``), and
+``call.ended`` after all of them. ``call.ended`` carries every warning of the call: its start config's and those of
+each re-resolution (a caller attribute refused mid-call included), each (code, field) once. A call sends at most
+`MAX_CONFIG_EVENTS` ``call.config_resolved`` (a caller can change its attributes as often as it likes); later
+re-resolutions still add their warnings to ``call.ended``.
 
 Sinks (`agent.events.sinks`): the spool (``WEBCALL_EVENTS_DIR``) and the webhook (``WEBCALL_EVENTS_URL`` signed
 with ``WEBCALL_EVENTS_SECRET``); with neither configured `open` returns None and nothing is built. The webhook keeps
@@ -27,12 +34,14 @@ from typing import Any
 from livekit.agents import AgentSession
 from livekit.agents.metrics.usage import ModelUsage
 
-from agent.config.call_config import CallConfig
+from agent.config.call_config import CallConfig, ConfigWarning
 from agent.events.payload import (
     DEFAULT_MAX_BYTES,
     CallFacts,
     Event,
     Incident,
+    ResolveTrigger,
+    config_resolved_event,
     ended_event,
     merge_usage,
     started_event,
@@ -44,6 +53,8 @@ from agent.settings import Settings
 from agent.transcript import AGENT_SPEAKER, Transcript
 
 logger = get_logger("events")
+
+MAX_CONFIG_EVENTS = 20
 
 
 def _prices(settings: Settings) -> PriceTable | None:
@@ -82,6 +93,10 @@ class CallEvents:
         self._include_content = include_content
         self._max_bytes = max_bytes
         self._started: asyncio.Task[None] | None = None
+        self._resolved: list[asyncio.Task[None]] = []
+        self._resolutions = 0
+        self._warnings: dict[tuple[str, str], ConfigWarning] = {}
+        self._note(config.warnings)
 
     @classmethod
     def open(
@@ -126,8 +141,9 @@ class CallEvents:
         notice: str | None,
         end_reason: str = "unavailable",
     ) -> None:
-        """``call.started`` and ``call.ended`` of a call that never ran: no pipeline could serve it (end reason
-        ``unavailable``), no caller joined (``no_caller``) or the worker stopped first (``shutdown``).
+        """``call.started``, ``call.config_resolved`` and ``call.ended`` of a call that never ran: no pipeline could
+        serve it (end reason ``unavailable``), no caller joined (``no_caller``) or the worker stopped first
+        (``shutdown``).
 
         Its transcript is the notice the caller was given, if any; its usage is empty. Never raises.
         """
@@ -148,6 +164,7 @@ class CallEvents:
             max_bytes=settings.events_max_bytes,
         )
         events.started()
+        events.config_resolved(config, trigger="start")
         await events.ended(end_reason=end_reason)
 
     def started(self) -> None:
@@ -161,11 +178,35 @@ class CallEvents:
         )
         self._started = asyncio.create_task(self._deliver(event), name="webcall.events.started")
 
+    def config_resolved(self, config: CallConfig, *, trigger: ResolveTrigger) -> None:
+        """Send ``call.config_resolved`` for `config` in the background, after the events before it. Its warnings
+        join the call's (for ``call.ended``) even past `MAX_CONFIG_EVENTS`."""
+        if self._started is None:
+            return
+        self._note(config.warnings)
+        revision = self._resolutions
+        self._resolutions += 1
+        if revision >= MAX_CONFIG_EVENTS:
+            if revision == MAX_CONFIG_EVENTS:
+                logger.warning("call config events capped", extra={"max": MAX_CONFIG_EVENTS})
+            return
+        event = config_resolved_event(
+            config,
+            facts=self._facts,
+            trigger=trigger,
+            revision=revision,
+            include_content=self._include_content,
+            now=time.time(),
+            max_bytes=self._max_bytes,
+        )
+        before = self._resolved[-1] if self._resolved else self._started
+        self._resolved.append(asyncio.create_task(self._deliver_after(before, event), name="webcall.events.config"))
+
     async def ended(self, *, end_reason: str) -> None:
-        """Send ``call.ended`` (after ``call.started`` has been delivered or given up). Never raises."""
+        """Send ``call.ended`` (after every event before it has been delivered or given up). Never raises."""
         if self._started is None:
             return  # the call never started: there is nothing to end
-        await asyncio.gather(self._started, return_exceptions=True)
+        await asyncio.gather(self._started, *self._resolved, return_exceptions=True)
         try:
             event = ended_event(
                 self._config,
@@ -178,11 +219,20 @@ class CallEvents:
                 include_content=self._include_content,
                 incidents=self._incidents(),
                 incident_counts=self._incident_counts(),
+                warnings=tuple(self._warnings.values()),
                 max_bytes=self._max_bytes,
             )
         except Exception:
             logger.exception("call ended event not built")
             return
+        await self._deliver(event)
+
+    def _note(self, warnings: Sequence[ConfigWarning]) -> None:
+        for warning in warnings:
+            self._warnings.setdefault((warning.code, warning.field), warning)
+
+    async def _deliver_after(self, before: asyncio.Task[None], event: Event) -> None:
+        await asyncio.gather(before, return_exceptions=True)
         await self._deliver(event)
 
     async def _deliver(self, event: Event) -> None:

@@ -1,11 +1,12 @@
-"""The call events' JSON: ``call.started`` and ``call.ended``, built purely from a `CallConfig`, facts about the job,
-the call's `Transcript` items and the session's usage.
+"""The call events' JSON: ``call.started``, ``call.config_resolved`` and ``call.ended``, built purely from a
+`CallConfig`, facts about the job, the call's `Transcript` items and the session's usage.
 
-Both events share an envelope and the call's identity::
+Every event shares an envelope and the call's identity (`_common`, where content on/off is applied)::
 
     {
-      "id": "evt_<32 hex>", "type": "call.started" | "call.ended",
+      "id": "evt_<32 hex>", "type": "call.started" | "call.config_resolved" | "call.ended",
       "idempotency_key": "<job id>:<type>",     # stable across retries and re-sends of the same event
+                                                # (call.config_resolved: "<job id>:<type>:<revision>")
       "created_at": "2026-01-01T12:00:00.000Z", "version": 1,
       "job_id", "room", "dialect", "agent_id", "profile",
       "call": {"call_id", "user_ref", "source", "type", "room_id",
@@ -16,6 +17,14 @@ Both events share an envelope and the call's identity::
       "started_at": "...",
       "content_included": true
     }
+
+``call.config_resolved`` is sent once the call's config is resolved at its start (``"trigger": "start"``,
+``"revision": 0``) and again each time a mid-call change re-resolves it (``"trigger": "room_metadata"`` or
+``"caller"``, revision 1, 2, ...); its ``warnings`` are that resolution's (a caller attribute refused mid-call is a
+``caller_not_allowed`` there), and ``config`` is what the call runs on: languages, providers, models, voice,
+speed, welcome mode, chat, limits, knowledge base ids and ``provenance`` (field -> source; with content off,
+without the ``variables.*`` entries, and without the values the caller set, e.g. its language). No text the call
+speaks or is told (instructions, welcome text) is in it.
 
 ``call.ended`` adds ``ended_at``, ``duration_s``, ``end_reason``, ``usage`` (``llm`` tokens, ``tts`` characters and
 audio seconds, ``stt`` audio seconds: one entry per provider/model, plus ``totals``), ``incidents`` (the first
@@ -46,12 +55,13 @@ from typing import Final, Literal, Protocol
 
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
 
-from agent.config.call_config import CallConfig
+from agent.config.call_config import CallConfig, ConfigWarning
 from agent.events.bounds import bounded
 from agent.events.prices import PriceTable, estimate_cost
 from agent.transcript import TranscriptItem
 
-EventType = Literal["call.started", "call.ended"]
+EventType = Literal["call.started", "call.config_resolved", "call.ended"]
+ResolveTrigger = Literal["start", "room_metadata", "caller"]
 VERSION: Final = 1
 MAX_ITEM_CHARS: Final = 4000
 DEFAULT_MAX_BYTES: Final = 512 * 1024
@@ -96,8 +106,9 @@ class Incident(Protocol):
     def data(self) -> Mapping[str, object]: ...
 
 
-def idempotency_key(job_id: str, event_type: EventType) -> str:
-    return f"{job_id}:{event_type}"
+def idempotency_key(job_id: str, event_type: EventType, *, revision: int | None = None) -> str:
+    key = f"{job_id}:{event_type}"
+    return key if revision is None else f"{key}:{revision}"
 
 
 def iso(timestamp: float) -> str:
@@ -113,6 +124,24 @@ def started_event(
     return _event("call.started", fields, now=now, max_bytes=max_bytes)
 
 
+def config_resolved_event(
+    config: CallConfig,
+    *,
+    facts: CallFacts,
+    trigger: ResolveTrigger,
+    revision: int,
+    include_content: bool,
+    now: float,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Event:
+    """``call.config_resolved``: the common fields (with this resolution's warnings) and what the call runs on."""
+    fields = _common(config, facts=facts, include_content=include_content)
+    fields["trigger"] = trigger
+    fields["revision"] = revision
+    fields["config"] = _runs_on(config, include_content=include_content)
+    return _event("call.config_resolved", fields, now=now, max_bytes=max_bytes, revision=revision)
+
+
 def ended_event(
     config: CallConfig,
     *,
@@ -125,11 +154,13 @@ def ended_event(
     include_content: bool,
     incidents: Sequence[Incident] = (),
     incident_counts: Mapping[str, int] | None = None,
+    warnings: Sequence[ConfigWarning] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Event:
     """``call.ended``: the common fields plus duration, end reason, usage, estimated cost, transcript and incidents
-    (the first few of each code whole, every code counted)."""
-    body = _common(config, facts=facts, include_content=include_content)
+    (the first few of each code whole, every code counted). `warnings`: every warning of the call (its start's and
+    its mid-call changes'), by default the config's."""
+    body = _common(config, facts=facts, include_content=include_content, warnings=warnings)
     body["ended_at"] = iso(ended_at)
     body["duration_s"] = round(max(0.0, ended_at - facts.started_at), 3)
     body["end_reason"] = end_reason
@@ -142,10 +173,12 @@ def ended_event(
     return _event("call.ended", body, now=ended_at, max_bytes=max_bytes)
 
 
-def _event(event_type: EventType, fields: dict[str, object], *, now: float, max_bytes: int) -> Event:
+def _event(
+    event_type: EventType, fields: dict[str, object], *, now: float, max_bytes: int, revision: int | None = None
+) -> Event:
     event_id = f"evt_{uuid.uuid4().hex}"
     job_id = str(fields["job_id"])
-    key = idempotency_key(job_id, event_type)
+    key = idempotency_key(job_id, event_type, revision=revision)
     envelope: dict[str, object] = {
         "id": event_id,
         "type": event_type,
@@ -157,7 +190,13 @@ def _event(event_type: EventType, fields: dict[str, object], *, now: float, max_
     return Event(id=event_id, type=event_type, idempotency_key=key, body=body)
 
 
-def _common(config: CallConfig, *, facts: CallFacts, include_content: bool) -> dict[str, object]:
+def _common(
+    config: CallConfig,
+    *,
+    facts: CallFacts,
+    include_content: bool,
+    warnings: Sequence[ConfigWarning] | None = None,
+) -> dict[str, object]:
     info = config.call
     call: dict[str, object] = {
         "call_id": info.call_id,
@@ -173,7 +212,7 @@ def _common(config: CallConfig, *, facts: CallFacts, include_content: bool) -> d
         "agent_id": config.agent_id,
         "profile": config.profile,
         "call": call,
-        "warnings": [{"code": w.code, "field": w.field} for w in config.warnings],
+        "warnings": [{"code": w.code, "field": w.field} for w in (config.warnings if warnings is None else warnings)],
         "started_at": iso(facts.started_at),
         "content_included": include_content,
     }
@@ -185,6 +224,33 @@ def _common(config: CallConfig, *, facts: CallFacts, include_content: bool) -> d
     else:
         call["metadata_keys"] = sorted(info.metadata)
     return fields
+
+
+def _runs_on(config: CallConfig, *, include_content: bool) -> dict[str, object]:
+    provenance = {
+        field: source
+        for field, source in config.provenance.items()
+        if include_content or not field.startswith("variables.")
+    }
+    runs_on: dict[str, object] = {
+        "language": config.language.model_dump(mode="json"),
+        "stt": config.stt.model_dump(mode="json"),
+        "llm": config.llm.model_dump(mode="json"),
+        "tts": config.tts.model_dump(mode="json"),
+        "welcome": {"mode": config.welcome.mode, "interruptible": config.welcome.interruptible},
+        "chat": config.chat.model_dump(mode="json"),
+        "limits": config.limits.model_dump(mode="json"),
+        "knowledge_base_ids": list(config.knowledge_base_ids),
+        "provenance": provenance,
+    }
+    if not include_content:
+        # What the caller chose (its language, say) is caller data too: only its provenance says it was set.
+        for field, source in config.provenance.items():
+            group, _, name = field.partition(".")
+            values = runs_on.get(group)
+            if source == "caller" and isinstance(values, dict):
+                values.pop(name, None)
+    return runs_on
 
 
 def _counts(incidents: Sequence[Incident]) -> dict[str, int]:

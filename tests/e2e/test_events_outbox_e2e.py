@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 SECRET = secret_for("e2e_outbox")
 LIVE_TRIES = 3  # the live policy's attempts per event
+EVENT_TYPES = ["call.started", "call.config_resolved", "call.ended"]
 
 
 @dataclass
@@ -68,15 +69,16 @@ async def test_events_of_a_call_made_while_the_webhook_was_down_are_delivered_la
         await caller.leave()
     # The receiver answers 200 from now on; the worker's redeliverer sends what the call left in the outbox.
     await until(
-        lambda: [e["type"] for e in receiver.delivered() if e.get("room") == room] == ["call.started", "call.ended"],
+        lambda: [e["type"] for e in receiver.delivered() if e.get("room") == room] == EVENT_TYPES,
         within_s=40,
         what="both events delivered after the outage",
     )
     await until(lambda: not pending(outbox), within_s=10, what="the outbox emptied")
-    started, ended = [e for e in receiver.delivered() if e.get("room") == room]
+    started, _, ended = [e for e in receiver.delivered() if e.get("room") == room]
     keys = [r.headers["Idempotency-Key"] for r in receiver.requests if r.json.get("room") == room]
     assert keys[:LIVE_TRIES] == [f"{started['job_id']}:call.started"] * LIVE_TRIES
-    assert set(keys) == {f"{started['job_id']}:call.started", f"{started['job_id']}:call.ended"}
+    job = started["job_id"]
+    assert set(keys) == {f"{job}:call.started", f"{job}:call.config_resolved:0", f"{job}:call.ended"}
     assert ended["end_reason"] == "caller_left"
     dead = outbox / "dead"
     assert not dead.exists() or not any(dead.iterdir()), "nothing was given up on"

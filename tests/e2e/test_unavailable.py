@@ -74,8 +74,10 @@ async def test_a_call_without_any_llm_tells_the_caller_in_text_and_voice_then_en
         assert ("provider_unavailable", "tts.provider") in swapped
         assert ("provider_unavailable", "stt.provider") not in swapped, "Deepgram STT is the default and is there"
         mine = spooled(spool, room)
-        assert [e["type"] for e in mine] == ["call.started", "call.ended"], "an unserved call is still accounted for"
-        ended = mine[1]
+        assert [e["type"] for e in mine] == ["call.started", "call.config_resolved", "call.ended"], (
+            "an unserved call is still accounted for"
+        )
+        ended = mine[2]
         assert ended["end_reason"] == "unavailable"
         assert [(i["role"], i["text"]) for i in ended["transcript"]] == [("assistant", NOTICE)]
         assert ("provider_unavailable", "tts.provider") in {(w["code"], w["field"]) for w in ended["warnings"]}

@@ -10,9 +10,10 @@ import pytest
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage
 from pydantic import SecretStr
 
+from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
 from agent.events.delivery import WebhookSink
-from agent.events.emitter import CallEvents
+from agent.events.emitter import MAX_CONFIG_EVENTS, CallEvents
 from agent.events.outbox import Outbox
 from agent.events.payload import CallFacts
 from agent.events.policy import DeliveryPolicy
@@ -179,8 +180,74 @@ async def test_with_include_content_false_the_spooled_events_of_a_vaani_call_hol
     await CallEvents.unserved(settings, config=config, job_id="AJ_vaani", room="room-v", notice="Sorry, Priya.")
 
     text = (tmp_path / "AJ_vaani.jsonl").read_text()
-    started, ended = (json.loads(line) for line in text.splitlines())
+    started, resolved, ended = (json.loads(line) for line in text.splitlines())
+    assert [started["type"], resolved["type"], ended["type"]] == ["call.started", "call.config_resolved", "call.ended"]
     assert "Priya" not in text
     assert "+919800000001" not in text
-    assert started["content_included"] is False
-    assert ended["call"]["metadata_keys"] == ["customer_name", "phone"]
+    assert started["content_included"] is resolved["content_included"] is False
+    assert ended["call"]["metadata_keys"] == resolved["call"]["metadata_keys"] == ["customer_name", "phone"]
+    assert not any(field.startswith("variables.") for field in resolved["config"]["provenance"])
+
+
+def mid_call(attributes: dict[str, str]) -> CallConfig:
+    """The Convoi call re-resolved after the caller set `attributes` (default allowlist: language, tts.speed)."""
+    sources = CallSources(job_metadata=json.dumps(CONVOI), caller_attributes=attributes)
+    return resolve_call(sources, settings=Settings())
+
+
+def warned(body: dict[str, object]) -> list[tuple[object, object]]:
+    warnings = body["warnings"]
+    assert isinstance(warnings, list)
+    return [(w["code"], w["field"]) for w in warnings]
+
+
+async def test_config_resolved_follows_started_in_order_and_ended_carries_every_warning_of_the_call(
+    tmp_path: Path,
+) -> None:
+    async with running_receiver(SECRET) as receiver:
+        events = an_emitter(url=receiver.url, spool=tmp_path, transcript=Transcript())
+        events.started()
+        events.config_resolved(mid_call({}), trigger="start")
+        events.config_resolved(mid_call({"webcall.variables.plan": "gold"}), trigger="caller")
+        await events.ended(end_reason="caller_left")
+
+    started, at_start, changed, ended = receiver.delivered()
+    assert [b["type"] for b in (started, at_start, changed, ended)] == [
+        "call.started",
+        "call.config_resolved",
+        "call.config_resolved",
+        "call.ended",
+    ]
+    assert [(b["trigger"], b["revision"]) for b in (at_start, changed)] == [("start", 0), ("caller", 1)]
+    refused = ("caller_not_allowed", "variables.plan")
+    assert refused not in warned(started) + warned(at_start)
+    assert refused in warned(changed)
+    assert refused in warned(ended), "a warning of a mid-call change reaches call.ended"
+    assert len({r.headers["Idempotency-Key"] for r in receiver.requests}) == 4
+    config = at_start["config"]
+    assert isinstance(config, dict)
+    assert config["tts"]["provider"] == "openai"
+    assert config["provenance"]["agent_id"] == "job_metadata"
+
+
+async def test_a_caller_that_changes_attributes_without_end_gets_a_bounded_number_of_config_events(
+    tmp_path: Path,
+) -> None:
+    events = CallEvents(
+        config=mid_call({}),
+        facts=CallFacts(job_id="AJ_churn", room="room-1", started_at=1_700_000_000.0),
+        transcript=Transcript(),
+        usage=usage,
+        sinks=[SpoolSink(tmp_path)],
+        prices=None,
+        include_content=True,
+    )
+    events.started()
+    for i in range(MAX_CONFIG_EVENTS * 3):
+        events.config_resolved(mid_call({f"webcall.variables.v{i}": "x"}), trigger="caller")
+    await events.ended(end_reason="caller_left")
+
+    bodies = [json.loads(line) for line in (tmp_path / "AJ_churn.jsonl").read_text().splitlines()]
+    assert [b["type"] for b in bodies].count("call.config_resolved") == MAX_CONFIG_EVENTS
+    last = f"variables.v{MAX_CONFIG_EVENTS * 3 - 1}"
+    assert ("caller_not_allowed", last) in warned(bodies[-1]), "past the cap, warnings still reach call.ended"

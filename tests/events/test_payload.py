@@ -15,7 +15,14 @@ from agent.config.call_config import CallConfig
 from agent.config.golden import GoldenCase, read_case, read_cases
 from agent.config.resolve import CallSources, resolve_call
 from agent.events.bounds import KEPT_INCIDENTS, size_of
-from agent.events.payload import MAX_ITEM_CHARS, CallFacts, ended_event, merge_usage, started_event
+from agent.events.payload import (
+    MAX_ITEM_CHARS,
+    CallFacts,
+    config_resolved_event,
+    ended_event,
+    merge_usage,
+    started_event,
+)
 from agent.events.prices import load_prices
 from agent.settings import Settings
 from agent.transcript import Transcript
@@ -281,8 +288,11 @@ def test_with_content_off_no_event_of_any_dialects_example_carries_caller_data(c
         prices=None,
         include_content=False,
     )
+    resolved_at_start = config_resolved_event(
+        config, facts=FACTS, trigger="start", revision=0, include_content=False, now=1_700_000_000.5
+    )
 
-    for event in (started, ended):
+    for event in (started, resolved_at_start, ended):
         text = event.to_json().decode("utf-8")
         leaked = sorted(value for value in markers if json.dumps(value, ensure_ascii=False) in text)
         assert leaked == [], f"{event.type} carries caller values"
