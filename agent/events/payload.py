@@ -37,8 +37,9 @@ longer than `MAX_ITEM_CHARS` is cut there and the item says ``"text_truncated": 
 Content: transcript text, prompt variables, pre-call variables, the caller's name and the metadata's values are caller
 data (for Vyom and Vaani the metadata holds the caller's name and number). With ``include_content=False`` they are
 left out: ``call.metadata`` becomes ``call.metadata_keys`` (its sorted top-level keys), transcript items keep
-everything but ``text``, plus ``chars``, and ``content_included`` is false. What stays are the platform's own
-identifiers (``call_id``, ``user_ref``, ``room_id``, ``source``, ``type``), codes, counts and times.
+everything but ``text``, plus ``chars``, with ``speaker`` as ``agent`` or ``participant-<n>`` (an identity can be a
+user id or a number), and ``content_included`` is false. What stays are the platform's own identifiers
+(``call_id``, ``user_ref``, ``room_id``, ``source``, ``type``), codes, counts and times.
 
 Size: each event is cut to `max_bytes` by `agent.events.bounds.bounded` (a ``truncated`` key says what was cut).
 Nothing from process settings is ever read here, so no secret can reach an event.
@@ -167,7 +168,10 @@ def ended_event(
     body["usage"] = usage_summary(usage)
     if prices is not None:
         body["cost"] = estimate_cost(usage, prices)
-    body["transcript"] = [_item(item, include_content=include_content) for item in transcript]
+    speakers = _speakers(transcript, include_content=include_content)
+    body["transcript"] = [
+        _item(item, speaker=speakers[item.speaker], include_content=include_content) for item in transcript
+    ]
     body["incidents"] = [{"code": i.code, "at": iso(i.at), **i.data} for i in incidents]
     body["incident_counts"] = dict(incident_counts) if incident_counts is not None else _counts(incidents)
     return _event("call.ended", body, now=ended_at, max_bytes=max_bytes)
@@ -260,13 +264,31 @@ def _counts(incidents: Sequence[Incident]) -> dict[str, int]:
     return counts
 
 
-def _item(item: TranscriptItem, *, include_content: bool) -> dict[str, object]:
+def _speakers(transcript: Sequence[TranscriptItem], *, include_content: bool) -> dict[str, str]:
+    """What each item names as its speaker: the participant's identity, or with content off (an identity can be a
+    user id or a phone number) ``agent`` for the agent's items and ``participant-<n>`` in order of first word."""
+    names: dict[str, str] = {}
+    participants = 0
+    for item in transcript:
+        if item.speaker in names:
+            continue
+        if include_content:
+            names[item.speaker] = item.speaker
+        elif item.role == "assistant":
+            names[item.speaker] = "agent"
+        else:
+            participants += 1
+            names[item.speaker] = f"participant-{participants}"
+    return names
+
+
+def _item(item: TranscriptItem, *, speaker: str, include_content: bool) -> dict[str, object]:
     out: dict[str, object] = {
         "seq": item.seq,
         "at": iso(item.at),
         "channel": item.channel,
         "role": item.role,
-        "speaker": item.speaker,
+        "speaker": speaker,
         "interrupted": item.interrupted,
     }
     if include_content:

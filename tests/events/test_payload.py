@@ -181,6 +181,20 @@ def test_without_content_the_event_has_no_transcript_text_no_variables_and_no_ca
     assert "variables" not in body
 
 
+def test_without_content_speakers_are_named_by_role_and_order_never_by_their_identity() -> None:
+    transcript = Transcript()
+    transcript.add(channel="voice", role="user", speaker="+96890012345", text="Hello", at=1_700_000_001.0)
+    transcript.add(channel="voice", role="assistant", speaker="agent-AJ_x1", text="Hi", at=1_700_000_002.0)
+    transcript.add(channel="chat", role="user", speaker="amira@example.com", text="Me too", at=1_700_000_003.0)
+    transcript.add(channel="voice", role="user", speaker="+96890012345", text="Again", at=1_700_000_004.0)
+
+    def speakers(include_content: bool) -> list[object]:
+        return [item["speaker"] for item in transcript_of(an_end_of(transcript, include_content=include_content))]
+
+    assert speakers(False) == ["participant-1", "agent", "participant-2", "participant-1"]
+    assert speakers(True) == ["+96890012345", "agent-AJ_x1", "amira@example.com", "+96890012345"]
+
+
 def test_no_setting_and_no_warning_message_reaches_an_event() -> None:
     config = resolved("convoi/with_overrides.json")
 
