@@ -16,6 +16,7 @@ from agent.config.resolve import CallSources, resolve_call
 from agent.errors import DialectError, MetadataError
 from agent.settings import Dialect, Settings
 from tests.config.conftest import REPO
+from tests.config.fuzzing import ErrorRecords
 
 SETTINGS = Settings(_env_file=None, WEBCALL_CONFIG_DIR=str(REPO / "config"), WEBCALL_PROMPTS_DIR=str(REPO / "prompts"))
 
@@ -97,15 +98,6 @@ def test_the_parse_layer_raises_only_typed_errors(text: str, trusted: bool, defa
     flatten(parsed.document, source="job_metadata")
 
 
-class _Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @PROPERTY_SETTINGS
 @given(
     job=st.none() | DOCUMENTS,
@@ -117,7 +109,7 @@ class _Errors(logging.Handler):
 def test_resolve_always_yields_a_valid_config(
     job: str | None, room: str | None, participant: str | None, attributes: dict[str, str], room_name: str | None
 ) -> None:
-    errors = _Errors()
+    errors = ErrorRecords()
     logger = logging.getLogger("agent.config")
     logger.addHandler(errors)
     try:
