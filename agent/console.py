@@ -7,6 +7,7 @@ line read from stdin until EOF. Speech providers are not used: this is for tryin
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from typing import Any, TextIO
@@ -15,13 +16,22 @@ from livekit.agents import AgentSession
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 
 from agent import pipeline
+from agent.cli import Subcommand
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources
 from agent.conversation import WebcallAgent
 from agent.deployment import resolve_for_deployment
 from agent.errors import PipelineError
 from agent.pipeline import LlmEngine
-from agent.settings import Settings
+from agent.settings import Settings, get_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metadata", default=None, help="job metadata JSON for the call (any dialect)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_console(settings=get_settings(), job_metadata=args.metadata)
 
 
 def run_console(*, settings: Settings, job_metadata: str | None) -> int:
@@ -61,3 +71,6 @@ async def converse(config: CallConfig, *, model: LlmEngine, lines: TextIO, out: 
 def _print(out: TextIO, who: str, text: str) -> None:
     out.write(f"{who}> {text}\n")
     out.flush()
+
+
+CONSOLE = Subcommand(add_arguments=add_arguments, run=run)

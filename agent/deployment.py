@@ -26,7 +26,7 @@ from agent.config.call_config import CallConfig, ConfigWarning, Source, SttConfi
 from agent.config.diagnostics import warn
 from agent.config.resolve import CallSources, resolve_call
 from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, SttProvider, TtsProvider
-from agent.settings import Settings
+from agent.settings import Settings, secret_value
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -113,7 +113,7 @@ def _replacement(
 
 def _given(secret: SecretStr | None) -> bool:
     """A credential is set and not empty (an empty key is no credential)."""
-    return secret is not None and bool(secret.get_secret_value())
+    return bool(secret_value(secret))
 
 
 def _installed(*modules: str) -> bool:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Final
 
+from agent.cli import Subcommand
 from agent.events.signing import new_secret
 
 DEV_API_KEY: Final = "devkey"
@@ -152,13 +153,16 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent run-local", description=__doc__)
-    parser.add_argument("--livekit-port", type=int, default=7880)
-    parser.add_argument("--openai-port", type=int, default=7890)
-    parser.add_argument("--deepgram-port", type=int, default=7891)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--livekit-port", type=int, default=7880, help="the sandbox LiveKit server's port")
+    parser.add_argument("--openai-port", type=int, default=7890, help="the fake OpenAI's port")
+    parser.add_argument("--deepgram-port", type=int, default=7891, help="the fake Deepgram's port")
     parser.add_argument("--page-port", type=int, default=7800, help="the dev page (http://127.0.0.1:PORT/)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     children = Children()
     outbox = tempfile.TemporaryDirectory(prefix="webcall-events-")
     try:
@@ -184,9 +188,12 @@ def main(argv: list[str]) -> int:
 
 def _against_livekit(args: argparse.Namespace, *, children: Children, outbox: str) -> int:
     """``LIVEKIT_URL`` is set: no sandbox; the dev page against that server and a production worker in this process."""
-    from agent.worker import main as worker_main
+    from agent.cli import main as cli_main
 
     env, page_url = with_dev_page(dict(os.environ), port=args.page_port, children=children, outbox=outbox)
     print(f"talk to the agent: open {page_url}", flush=True)
     os.environ.update(env)
-    return worker_main(["start"])
+    return cli_main(["start"])
+
+
+COMMAND = Subcommand(add_arguments=add_arguments, run=run)

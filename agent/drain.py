@@ -116,17 +116,27 @@ class StopSignals:
         (self.second if self.first.is_set() else self.first).set()
 
 
-def run(server: AgentServer, *, capacity: Capacity, drain_timeout_s: float, dev: bool) -> int:
-    """Run `server` until it is stopped (see the module docstring); returns the process exit code."""
+def run(
+    server: AgentServer, *, capacity: Capacity, drain_timeout_s: float, dev: bool, unregistered: bool = False
+) -> int:
+    """Run `server` until it is stopped (see the module docstring); returns the process exit code.
+
+    An `unregistered` server never connects to LiveKit as a worker: it runs only the jobs it is given
+    (``python -m agent connect``).
+    """
     # Before the process pool starts the forkserver, which inherits the environment.
     os.environ[WORKER_PID_ENV] = str(os.getpid())
-    return asyncio.run(serve(server, capacity=capacity, drain_timeout_s=drain_timeout_s, dev=dev))
+    return asyncio.run(
+        serve(server, capacity=capacity, drain_timeout_s=drain_timeout_s, dev=dev, unregistered=unregistered)
+    )
 
 
-async def serve(server: AgentServer, *, capacity: Capacity, drain_timeout_s: float, dev: bool) -> int:
+async def serve(
+    server: AgentServer, *, capacity: Capacity, drain_timeout_s: float, dev: bool, unregistered: bool = False
+) -> int:
     signals = StopSignals(dev=dev)
     signals.install()
-    running = asyncio.create_task(server.run(devmode=dev), name="webcall.worker")
+    running = asyncio.create_task(server.run(devmode=dev, unregistered=unregistered), name="webcall.worker")
     stop = asyncio.create_task(signals.first.wait(), name="webcall.stop_signal")
     await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
     stop.cancel()

@@ -22,6 +22,7 @@ id in the message) and goes on with the collections it has.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import re
@@ -33,6 +34,7 @@ from pathlib import Path
 import bm25s
 from livekit.agents import llm
 
+from agent.cli import Subcommand
 from agent.config import collections
 from agent.config.call_config import CallConfig, ConfigWarning
 from agent.config.collections import collection_dir
@@ -366,16 +368,15 @@ def tools_for(config: CallConfig, *, settings: Settings | None = None) -> list[l
     return [search_tool(knowledge)] if knowledge is not None else []
 
 
-def main(argv: list[str]) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``python -m agent index [ID ...]``: index collections ahead of time (all of them without ids)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m agent index", description="index knowledge bases ahead of time")
     parser.add_argument("ids", nargs="*", help="collection ids (default: every collection)")
     parser.add_argument(
         "--root", type=Path, default=None, help="knowledge directory (default: $WEBCALL_CONFIG_DIR/knowledge)"
     )
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     root: Path = args.root or knowledge_root()
     ids: list[str] = list(args.ids)
     if not ids and root.is_dir():
@@ -390,3 +391,6 @@ def main(argv: list[str]) -> int:
             continue
         print(json.dumps({"collection": collection_id, "passages": len(collection.passages)}))
     return status
+
+
+COMMAND = Subcommand(add_arguments=add_arguments, run=run)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, assert_never
+from typing import Any, Final, TypeAlias, TypeVar, assert_never
 
 import httpx2
 import openai as openai_sdk
@@ -46,10 +46,7 @@ from agent.deployment import can_serve, openai_configured, tts_config_for
 from agent.errors import PipelineError
 from agent.openai_tts import BoundedOpenAITTS
 from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, SttProvider, TtsProvider, base_language
-from agent.settings import Settings, VadEngine
-
-if TYPE_CHECKING:
-    from pydantic import SecretStr
+from agent.settings import Settings, VadEngine, secret_value
 
 # Sent to a local OpenAI-compatible server that needs no key; never sent to api.openai.com (no base URL there).
 LOCAL_PLACEHOLDER_KEY: Final = "not-needed"
@@ -75,12 +72,12 @@ def load_shared(settings: Settings) -> Shared:
     client = None
     key = None
     if openai_configured(settings):
-        key = _secret(settings.openai_api_key) or LOCAL_PLACEHOLDER_KEY
+        key = secret_value(settings.openai_api_key) or LOCAL_PLACEHOLDER_KEY
         client = _openai_sdk_client(key, _openai_base_url(settings))
         _import_lazy_paths(client)
     fallback = None
     if settings.llm_fallback_base_url:
-        fallback_key = _secret(settings.llm_fallback_api_key) or key or LOCAL_PLACEHOLDER_KEY
+        fallback_key = secret_value(settings.llm_fallback_api_key) or key or LOCAL_PLACEHOLDER_KEY
         fallback = _openai_sdk_client(fallback_key, settings.llm_fallback_base_url.rstrip("/"))
     _load_offline_models(settings)
     return Shared(vad=load_vad(settings.vad_engine), openai_client=client, fallback_llm_client=fallback)
@@ -328,7 +325,7 @@ def _openai_client(shared: Shared, *, role: str) -> openai_sdk.AsyncClient:
 
 
 def _deepgram_key(settings: Settings, *, role: str) -> str:
-    key = _secret(settings.deepgram_api_key)
+    key = secret_value(settings.deepgram_api_key)
     if key:
         return key
     if settings.deepgram_base_url:
@@ -344,7 +341,3 @@ def _deepgram_url(settings: Settings, endpoint: str) -> str:
     if not root.endswith("/v1"):
         root += "/v1"
     return f"{root}/{endpoint}"
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None

@@ -215,6 +215,11 @@ class Settings(BaseSettings):
             raise SettingsError("missing LiveKit settings: " + ", ".join(missing), fields=missing)
 
 
+def secret_value(value: SecretStr | None) -> str | None:
+    """The text of a secret setting, for the one client that needs it (never for a log, an event or the LLM)."""
+    return value.get_secret_value() if value is not None else None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process settings, read once."""

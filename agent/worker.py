@@ -12,19 +12,14 @@ Contract:
   leaving the job to another worker.
 - Silero VAD is loaded once per job process (``setup_fnc``), never per call; turn detection is pinned to it.
 - ``call.ended`` is sent from ``on_session_end`` (`session_ended`), the last step of a job the framework waits for.
-- ``main(argv)`` validates settings first: a missing LiveKit URL or key exits 2 with one line on stderr. A worker
-  that gave up on LiveKit (``WEBCALL_LIVEKIT_MAX_RETRY`` failed connections in a row, `agent.drain`) or could not
-  serve its health port exits 1.
-- The health port serves ``/`` (liveness), ``/ready``, ``/metrics`` and ``/worker`` (`agent.health`); each call
-  counts its metrics in its job process (`agent.metrics`).
+- Each call counts its metrics in its job process (`agent.metrics`). The commands that run this server
+  (``start``, ``dev``, ``connect``) are `agent.worker_commands`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
-import sys
 import time
 from typing import Final
 
@@ -33,20 +28,19 @@ from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, J
 from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.worker import ServerEnvOption
 from livekit.rtc._ffi_client import FfiClient
-from pydantic import SecretStr
 
 from agent import drain, framework, metrics, pipeline
 from agent.call import Call, resolve
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
-from agent.errors import PipelineError, SettingsError
+from agent.errors import PipelineError
 from agent.events import CallEvents
 from agent.events.redelivery import redeliver_with
-from agent.health import FRAMEWORK_HTTP_HOST, HealthServer, WorkerHealth
+from agent.health import FRAMEWORK_HTTP_HOST
 from agent.log import call_log_fields, get_logger, install_redaction, warning_fields
 from agent.ops import Capacity, load_threshold
 from agent.pipeline import TtsEngine
-from agent.settings import Settings, get_settings
+from agent.settings import Settings, get_settings, secret_value
 from agent.subscriptions import DeferredAudioSubscription
 from agent.unavailable import NOTICE, tell_caller
 from agent.welcome import WelcomePrefetch
@@ -54,7 +48,6 @@ from agent.welcome import WelcomePrefetch
 logger = get_logger("worker")
 
 AGENT_DISPLAY_NAME: Final = "AI assistant"
-DEFAULT_HEALTH_PORT: Final = 8081
 
 
 # Imported once in the forkserver, so job processes start with them (a first import inside a call blocks its loop).
@@ -118,8 +111,8 @@ def build_server(settings: Settings, *, capacity: Capacity | None = None) -> Age
         load_fnc=capacity.load,
         load_threshold=load_threshold(settings.max_concurrent_calls),
         ws_url=settings.livekit_url,
-        api_key=_secret(settings.livekit_api_key),
-        api_secret=_secret(settings.livekit_api_secret),
+        api_key=secret_value(settings.livekit_api_key),
+        api_secret=secret_value(settings.livekit_api_secret),
         # The health port is ours (`agent.health`); the framework's own server listens where nothing probes it.
         host=FRAMEWORK_HTTP_HOST,
         port=0,
@@ -283,59 +276,3 @@ def _notice_tts(config: CallConfig, *, settings: Settings, shared: pipeline.Shar
         return pipeline.build_tts(config.tts, settings=settings, shared=shared)
     except PipelineError:
         return None
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m agent", description="webcall-agent worker")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("start", "production worker"), ("dev", "development worker (colored logs)")):
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("--log-level", default=None)
-        cmd.add_argument(
-            "--health-port",
-            type=int,
-            default=DEFAULT_HEALTH_PORT if name == "start" else 0,
-            help="port of GET / (liveness), /ready, /metrics and /worker; 0 picks a free one",
-        )
-    console = sub.add_parser("console", help="talk to the agent in text, no LiveKit server needed")
-    console.add_argument("--metadata", default=None, help="job metadata JSON for the call (any dialect)")
-    sub.add_parser("download-files", help="fetch plugin model files (Silero ships in the wheel)")
-    return parser
-
-
-def main(argv: list[str]) -> int:
-    """``python -m agent start|dev|console|download-files``. Returns the process exit code."""
-    args = _parser().parse_args(argv)
-    if args.command == "download-files":
-        from livekit.agents.__main__ import main as livekit_main
-
-        return livekit_main(["download-files"])
-    settings = get_settings()
-    if args.command == "console":
-        from agent.console import run_console
-
-        return run_console(settings=settings, job_metadata=args.metadata)
-    try:
-        settings.require_livekit()
-    except SettingsError as error:
-        print(f"webcall-agent: {error.reason}", file=sys.stderr)
-        return 2
-    return _run(settings, command=args.command, log_level=args.log_level, health_port=args.health_port)
-
-
-def _run(settings: Settings, *, command: str, log_level: str | None, health_port: int) -> int:
-    capacity = Capacity(max_calls=settings.max_concurrent_calls)
-    server = build_server(settings, capacity=capacity)
-    health = HealthServer(WorkerHealth(server=server, capacity=capacity), settings=settings, port=health_port)
-    health.start_with(server)
-    dev = command == "dev"
-    log_format = settings.log_format or ("text" if dev else "json")
-    framework.setup_logging(
-        log_level=(log_level or settings.log_level).upper(), log_format="json" if log_format == "json" else "colored"
-    )
-    code = drain.run(server, capacity=capacity, drain_timeout_s=settings.drain_timeout_s, dev=dev)
-    return code or (1 if health.failed else 0)

@@ -1,4 +1,4 @@
-"""``python -m agent resolve``: print the config the worker would resolve for a call, as JSON.
+"""``python -m agent resolve``: print the config a call would run with on this deployment, as JSON.
 
     python -m agent resolve --job-metadata FILE [--room-metadata FILE] [--attributes FILE]
                             [--participant-metadata FILE] [--room-name NAME] [--strict]
@@ -22,6 +22,7 @@ import os
 import sys
 from pathlib import Path
 
+from agent.cli import Subcommand
 from agent.config.golden import GoldenCaseError, read_case
 from agent.config.resolve import CallSources
 from agent.deployment import resolve_for_deployment
@@ -32,9 +33,8 @@ class UsageError(Exception):
     """The command line or an input file cannot be used; the message names the option, never file contents."""
 
 
-def main(argv: list[str]) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Resolve, print, compare; returns the exit code (module docstring)."""
     try:
         sources, expected = _example(args.example) if args.example else (_sources(args), None)
     except UsageError as exc:
@@ -57,8 +57,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m agent resolve", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     inputs = parser.add_mutually_exclusive_group(required=True)
     inputs.add_argument("--job-metadata", metavar="FILE", help="dispatch (job) metadata; - for stdin")
     inputs.add_argument("--example", metavar="FILE", type=Path, help="a golden example file (inputs + expected)")
@@ -70,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--room-name", metavar="NAME", help="the LiveKit room name (ScaiWave: scaiwave-<call_id>)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the config has any warning")
     parser.add_argument("--check", action="store_true", help="with --example: exit 1 when the result is not expected")
-    return parser
+
+
+COMMAND = Subcommand(add_arguments=add_arguments, run=run)
 
 
 def _sources(args: argparse.Namespace) -> CallSources:

@@ -9,7 +9,7 @@
                                                limits counted from now; the next pass re-sends them
     python -m agent events new-secret          print a fresh whsec_ secret for WEBCALL_EVENTS_SECRET
 
-`main` takes the arguments after ``events``. The directory, URL and secret come from the process settings only.
+The directory, URL and secret come from the process settings only.
 Running it beside live workers is safe: a job's events are claimed under its lock before they are sent.
 """
 
@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict
 from typing import TextIO
 
+from agent.cli import Subcommand, parse
 from agent.events.outbox import Outbox
 from agent.events.record import Entry
 from agent.events.redelivery import Redeliverer
@@ -36,9 +37,8 @@ EXIT_FAILED = 1
 EXIT_SETTINGS = 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m agent events", description="the call events' webhook outbox")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="events_command", required=True)
     listing = sub.add_parser("outbox", help="list the outbox: counts, ids, types, ages (no content)")
     listing.add_argument("--json", action="store_true", help="one JSON array of entries")
     redeliver = sub.add_parser("redeliver", help="re-send pending events to WEBCALL_EVENTS_URL")
@@ -47,20 +47,23 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--event-id", action="append", default=[], help="only this event (repeatable)")
     replay.add_argument("--job", help="only this job's events")
     sub.add_parser("new-secret", help="print a fresh whsec_ secret (Standard Webhooks)")
-    return parser
 
 
 def main(argv: list[str], *, settings: Settings | None = None, out: TextIO | None = None) -> int:
-    """Run one ``events`` command (`argv` is what follows ``events``). Returns the exit code."""
-    args = _parser().parse_args(argv)
+    """``python -m agent events ARGV ...`` in this process, with its settings and output given (tests use it)."""
+    return run(parse(["events", *argv]), settings=settings, out=out)
+
+
+def run(args: argparse.Namespace, *, settings: Settings | None = None, out: TextIO | None = None) -> int:
+    """Run one ``events`` command. Returns the exit code."""
     settings = settings if settings is not None else get_settings()
     out = out if out is not None else sys.stdout
-    if args.command == "outbox":
+    if args.events_command == "outbox":
         return _list(Outbox(settings.outbox_dir()), as_json=args.json, out=out)
-    if args.command == "new-secret":
+    if args.events_command == "new-secret":
         print(new_secret(), file=out)
         return EXIT_OK
-    if args.command == "replay-dead":
+    if args.events_command == "replay-dead":
         replayed = Outbox(settings.outbox_dir()).replay_dead(now=time.time(), event_ids=args.event_id, job=args.job)
         print(json.dumps(asdict(replayed)), file=out)
         return EXIT_FAILED if replayed.busy else EXIT_OK
@@ -113,3 +116,6 @@ def _age(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+COMMAND = Subcommand(add_arguments=add_arguments, run=run)

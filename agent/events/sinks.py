@@ -21,7 +21,7 @@ from agent.events.signing import Signer, parse_secrets
 from agent.events.spool import SpoolSink
 from agent.events.webhook import WebhookSender, url_refusal
 from agent.log import get_logger
-from agent.settings import Settings
+from agent.settings import Settings, secret_value
 
 logger = get_logger("events")
 
@@ -50,7 +50,7 @@ def webhook_from(settings: Settings) -> Webhook | Refused | None:
     """The webhook the settings ask for; None when no URL is set."""
     if not settings.events_url:
         return None
-    secret = settings.events_secret.get_secret_value() if settings.events_secret is not None else ""
+    secret = secret_value(settings.events_secret) or ""
     if not secret:
         return Refused(reason="WEBCALL_EVENTS_SECRET is not set")
     refusal = url_refusal(settings.events_url, allow_http=settings.events_allow_http)

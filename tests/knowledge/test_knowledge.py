@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from livekit.agents import llm
 
-from agent import knowledge
+from agent import cli, knowledge
 from agent.config.call_config import CallConfig
 from agent.settings import Settings
 from tests.knowledge.pdf_writer import pdf_bytes
@@ -80,7 +80,7 @@ def test_a_collection_is_indexed_once_per_process_and_again_when_a_document_chan
 
 
 def test_the_index_command_saves_an_index_that_a_fresh_process_loads_instead_of_reindexing(root: Path) -> None:
-    assert knowledge.main(["--root", str(root), "clinic"]) == 0
+    assert cli.main(["index", "--root", str(root), "clinic"]) == 0
     manifest = json.loads((root / "clinic" / ".index" / "passages.json").read_text())
     assert manifest["fingerprint"] == knowledge.fingerprint(root / "clinic")
     loaded = knowledge.Collection.load_saved(
@@ -95,7 +95,7 @@ def test_the_index_command_saves_an_index_that_a_fresh_process_loads_instead_of_
 
 
 def test_the_index_command_fails_on_an_unknown_collection(root: Path) -> None:
-    assert knowledge.main(["--root", str(root), "no-such-collection"]) == 1
+    assert cli.main(["index", "--root", str(root), "no-such-collection"]) == 1
 
 
 def test_a_call_without_knowledge_base_ids_gets_no_tool(settings: Settings) -> None:
