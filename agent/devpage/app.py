@@ -5,7 +5,8 @@
     GET  /api/examples              the config/examples cases as ready payloads (`agent.devpage.examples`)
     POST /api/calls                 {room, job_metadata, room_metadata, participant_metadata, attributes}
                                     -> {url, room, identity, token}: room + dispatch created, token minted
-    GET  /api/calls/{room}/config   the config the worker resolves for that call, caller data redacted
+    GET  /api/calls/{room}/config   the config the worker resolves for that call (`resolve_for_deployment`), caller
+                                    data redacted
     POST /api/calls/{room}/end      delete the room (the agent leaves, call.ended follows)
     POST /webhook                   the worker's call events (Standard Webhooks signature checked)
     GET  /api/events?room=NAME      those events for one room, as server-sent events
@@ -24,7 +25,7 @@ from typing import Final, get_args
 from aiohttp import web
 from livekit import api
 
-from agent.config.resolve import resolve_call
+from agent.deployment import resolve_for_deployment
 from agent.devpage.calls import CallRequest, LiveKitCalls
 from agent.devpage.events import EventHub, UnverifiedEvent
 from agent.devpage.examples import list_examples
@@ -94,7 +95,8 @@ async def _config(request: web.Request) -> web.Response:
     sources = await request.app[CALLS].sources(request.match_info["room"])
     if sources is None:
         raise web.HTTPNotFound(text="no call of this page in that room")
-    config = resolve_call(sources, settings=request.app[SETTINGS])
+    # The same function the worker resolves a call with: a provider this deployment cannot serve shows replaced.
+    config = resolve_for_deployment(sources, settings=request.app[SETTINGS])
     return web.json_response(redacted_config(config))
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -27,17 +28,20 @@ Client = TestClient[web.Request, web.Application]
 SAWT = json.loads((ROOT / "config" / "examples" / "sawt" / "documented_body.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture
-async def client(sandbox_server: SandboxServer) -> AsyncIterator[Client]:
-    settings = Settings(config_dir=ROOT / "config", prompts_dir=ROOT / "prompts")
+@asynccontextmanager
+async def page_client(server: SandboxServer, *, settings: Settings) -> AsyncIterator[Client]:
     calls = LiveKitCalls(
-        url=sandbox_server.url,
-        api_key=sandbox_server.api_key,
-        api_secret=sandbox_server.api_secret,
-        agent_name="webcall-agent",
+        url=server.url, api_key=server.api_key, api_secret=server.api_secret, agent_name="webcall-agent"
     )
     app = make_app(calls=calls, hub=EventHub([SECRET]), settings=settings)
     async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def client(sandbox_server: SandboxServer) -> AsyncIterator[Client]:
+    settings = Settings(config_dir=ROOT / "config", prompts_dir=ROOT / "prompts")
+    async with page_client(sandbox_server, settings=settings) as test_client:
         yield test_client
 
 
@@ -147,3 +151,17 @@ async def test_an_event_signed_with_another_secret_is_refused_and_not_relayed(
     async with client.get("/api/events", params={"room": "page-forged"}) as stream:
         first = await asyncio.wait_for(stream.content.readline(), timeout=10)
         assert json.loads(first.removeprefix(b"data: ")) == genuine
+
+
+async def test_the_page_shows_the_config_the_worker_runs_with_a_provider_this_deployment_lacks_replaced(
+    sandbox_server: SandboxServer,
+) -> None:
+    # Deepgram only: the Sawt call's OpenAI voice cannot be served here, so the worker speaks with Deepgram.
+    settings = Settings(config_dir=ROOT / "config", prompts_dir=ROOT / "prompts", deepgram_api_key="dg-test")
+    async with page_client(sandbox_server, settings=settings) as deepgram_only:
+        await start_sawt_call(deepgram_only, room="page-deployment")
+        async with deepgram_only.get("/api/calls/page-deployment/config") as response:
+            config = await response.json()
+    assert config["tts"]["provider"] == "deepgram"
+    assert config["provenance"]["tts.provider"] == "default"
+    assert ("provider_unavailable", "tts.provider") in {(w["code"], w["field"]) for w in config["warnings"]}
