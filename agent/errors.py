@@ -1,20 +1,34 @@
 """The exception tree of webcall-agent.
 
 Callers branch on the type and the structured fields, never on message text. Messages never contain input
-values: metadata is caller data, and a transport error can carry credentials in a URL.
+values: metadata is caller data, and a transport error can carry credentials in a URL. Each error's ``code`` is one
+of a closed set, a `Literal` below (the warnings' codes are `agent.config.call_config.WarningCode`).
 
     WebcallError
     ├── SettingsError            process settings missing or invalid (exit non-zero at start)
     ├── ConfigError              per-call configuration could not be used as given
     │   ├── MetadataError        a metadata document is not usable JSON (too big, too deep, not an object, NaN)
     │   ├── DialectError         no dialect matches, or the markers of several conflict
-    │   └── ProfileError         an agent profile file is missing or invalid
+    │   ├── ProfileError         an agent profile file is missing or invalid
+    │   └── GoldenCaseError      a golden case file cannot be used (`agent.config.golden`)
     ├── TemplateError            a prompt template is malformed or references a missing prompt file
     ├── PipelineError            a provider could not be built from the config (retryable=False)
     └── CorruptRecord            a call events' outbox file is not a record (torn, edited, foreign)
 """
 
 from __future__ import annotations
+
+from typing import Literal
+
+from agent.providers import Role
+
+MetadataErrorCode = Literal["not_utf8", "not_an_object", "too_large", "non_finite_number", "too_deep", "invalid_json"]
+DialectErrorCode = Literal["unknown_dialect", "conflicting_dialect"]
+ProfileErrorCode = Literal["unreadable_profile", "not_a_mapping"]
+GoldenCaseCode = Literal["unreadable", "not_an_object", "unknown_key", "no_input", "no_expected", "invalid_value"]
+ConfigErrorCode = MetadataErrorCode | DialectErrorCode | ProfileErrorCode | GoldenCaseCode
+TemplateErrorCode = Literal["invalid_prompt_file_name", "prompt_file_not_found"]
+PipelineErrorCode = Literal["missing_key"]
 
 
 class WebcallError(Exception):
@@ -41,7 +55,9 @@ class ConfigError(WebcallError):
         code: a stable machine-readable reason.
     """
 
-    def __init__(self, code: str, *, source: str | None = None, field: str | None = None) -> None:
+    code: ConfigErrorCode
+
+    def __init__(self, code: ConfigErrorCode, *, source: str | None = None, field: str | None = None) -> None:
         where = f" in {source}" if source else ""
         at = f" at {field}" if field else ""
         super().__init__(f"{code}{where}{at}")
@@ -53,17 +69,18 @@ class ConfigError(WebcallError):
 class MetadataError(ConfigError):
     """A metadata document is not a usable JSON object."""
 
+    code: MetadataErrorCode
+
+    def __init__(self, code: MetadataErrorCode, *, source: str | None = None) -> None:
+        super().__init__(code, source=source)
+
 
 class DialectError(ConfigError):
     """No dialect matches the document, or its markers conflict."""
 
-    def __init__(
-        self,
-        code: str,
-        *,
-        source: str | None = None,
-        candidates: tuple[str, ...] = (),
-    ) -> None:
+    code: DialectErrorCode
+
+    def __init__(self, code: DialectErrorCode, *, source: str | None = None, candidates: tuple[str, ...] = ()) -> None:
         super().__init__(code, source=source)
         self.candidates = candidates
 
@@ -71,11 +88,16 @@ class DialectError(ConfigError):
 class ProfileError(ConfigError):
     """An agent profile is missing or invalid."""
 
+    code: ProfileErrorCode
+
+    def __init__(self, code: ProfileErrorCode, *, source: str | None = None) -> None:
+        super().__init__(code, source=source)
+
 
 class TemplateError(WebcallError):
     """A prompt template is malformed or references a missing prompt file."""
 
-    def __init__(self, code: str, *, name: str | None = None) -> None:
+    def __init__(self, code: TemplateErrorCode, *, name: str | None = None) -> None:
         # `name` can come from metadata (a prompt file name): kept as a field, never put into the message.
         super().__init__(code)
         self.code = code
@@ -85,7 +107,7 @@ class TemplateError(WebcallError):
 class PipelineError(WebcallError):
     """A provider object could not be built from the config."""
 
-    def __init__(self, code: str, *, role: str, provider: str) -> None:
+    def __init__(self, code: PipelineErrorCode, *, role: Role, provider: str) -> None:
         super().__init__(f"{code} ({role}={provider})")
         self.code = code
         self.role = role

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import psutil
 from livekit.agents import AgentSession, APIConnectionError, APIStatusError, APITimeoutError, llm, stt, tts
@@ -47,9 +47,14 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from agent import framework
+from agent.providers import Role
+
+if TYPE_CHECKING:
+    from agent.chat import ChatEventCode
+    from agent.config.call_config import WarningCode
+    from agent.events.policy import Answer
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
-Role = Literal["stt", "llm", "tts"]
 DeliveryPath = Literal["live", "redelivery"]
 
 # Seconds; a voice turn under 0.5 s feels instant, over 2 s broken.
@@ -83,15 +88,15 @@ def call_ended(*, dialect: str, end_reason: str) -> None:
     CALLS.labels(dialect=dialect, end_reason=end_reason).inc()
 
 
-def config_warning(code: str) -> None:
+def config_warning(code: WarningCode) -> None:
     CONFIG_WARNINGS.labels(code=code).inc()
 
 
-def chat_incident(code: str) -> None:
+def chat_incident(code: ChatEventCode) -> None:
     CHAT_INCIDENTS.labels(code=code).inc()
 
 
-def event_delivery(*, path: DeliveryPath, answer: str) -> None:
+def event_delivery(*, path: DeliveryPath, answer: Answer) -> None:
     """One send of a call event: `answer` is the delivery policy's reading of the receiver's answer."""
     if answer == "delivered":
         EVENT_DELIVERIES.labels(path=path).inc()

@@ -45,7 +45,7 @@ from agent.config.call_config import CallConfig, SttConfig, TtsConfig
 from agent.deployment import can_serve, openai_configured, tts_config_for
 from agent.errors import PipelineError
 from agent.openai_tts import BoundedOpenAITTS
-from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, SttProvider, TtsProvider, base_language
+from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, Role, SttProvider, TtsProvider, base_language
 from agent.settings import Settings, VadEngine, secret_value
 
 # Sent to a local OpenAI-compatible server that needs no key; never sent to api.openai.com (no base URL there).
@@ -318,13 +318,13 @@ def _openai_base_url(settings: Settings) -> str | None:
     return settings.openai_base_url.rstrip("/") if settings.openai_base_url else None
 
 
-def _openai_client(shared: Shared, *, role: str) -> openai_sdk.AsyncClient:
+def _openai_client(shared: Shared, *, role: Role) -> openai_sdk.AsyncClient:
     if shared.openai_client is None:
         raise PipelineError("missing_key", role=role, provider="openai")
     return shared.openai_client
 
 
-def _deepgram_key(settings: Settings, *, role: str) -> str:
+def _deepgram_key(settings: Settings, *, role: Role) -> str:
     key = secret_value(settings.deepgram_api_key)
     if key:
         return key

@@ -38,6 +38,7 @@ from livekit.agents.voice.events import ConversationItemAddedEvent
 from agent import framework
 from agent.chat import TOPIC_CHAT, TOPIC_TRANSCRIPTION, final_segment
 from agent.log import get_logger
+from agent.providers import Role
 from agent.transcript import AGENT_SPEAKER, Transcript
 
 logger = get_logger("provider_faults")
@@ -50,7 +51,6 @@ GOODBYE_SPEECH_TIMEOUT_S: Final = 10.0
 END_REASON: Final = "provider_error"
 INCIDENT_SAMPLES: Final = 20
 
-Role = Literal["stt", "llm", "tts"]
 IncidentCode = Literal["provider_failed", "provider_switched", "llm_turn_failed"]
 
 

@@ -21,6 +21,8 @@ from typing import Final, Literal
 SttProvider = Literal["deepgram", "openai", "whisper"]
 TtsProvider = Literal["openai", "deepgram", "piper"]
 LlmProvider = Literal["openai"]
+# The three roles of a call's pipeline.
+Role = Literal["stt", "llm", "tts"]
 Languages = frozenset[str] | None
 
 

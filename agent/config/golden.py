@@ -23,18 +23,18 @@ from pathlib import Path
 from typing import Literal
 
 from agent.config.resolve import CallSources
-from agent.errors import ConfigError
+from agent.errors import ConfigError, GoldenCaseCode
 
 INPUT_KEYS = frozenset({"job_metadata", "room_metadata", "participant_metadata", "attributes", "room_name"})
 KEYS = INPUT_KEYS | {"description", "env", "expected"}
 ENV_PREFIX = "WEBCALL_"
 Document = Literal["job_metadata", "room_metadata", "participant_metadata"]
 
-GoldenCaseCode = Literal["unreadable", "not_an_object", "unknown_key", "no_input", "no_expected", "invalid_value"]
-
 
 class GoldenCaseError(ConfigError):
     """A golden case file cannot be used; ``field`` names the key, the message never holds file contents."""
+
+    code: GoldenCaseCode
 
     def __init__(self, code: GoldenCaseCode, *, field: str | None = None) -> None:
         super().__init__(code, source="golden_case", field=field)

@@ -52,7 +52,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
 
@@ -60,6 +60,13 @@ from agent.config.call_config import CallConfig, ConfigWarning
 from agent.events.bounds import bounded
 from agent.events.prices import PriceTable, estimate_cost
 from agent.transcript import TranscriptItem
+
+if TYPE_CHECKING:
+    from agent.chat import ChatEventCode
+    from agent.provider_faults import IncidentCode as ProviderIncidentCode
+
+    # The codes of ``call.ended.incidents`` (the keys of ``incident_counts``).
+    IncidentCode = ChatEventCode | ProviderIncidentCode
 
 EventType = Literal["call.started", "call.config_resolved", "call.ended"]
 ResolveTrigger = Literal["start", "room_metadata", "caller"]
@@ -98,7 +105,7 @@ class Incident(Protocol):
     """
 
     @property
-    def code(self) -> str: ...
+    def code(self) -> IncidentCode: ...
 
     @property
     def at(self) -> float: ...
