@@ -93,7 +93,12 @@ class Call:
         self._limits = CallLimits(
             session=session, limits=config.limits, on_end=self.end_reason.note, watch_silence=not config.is_scribe
         )
-        self._chat = ChatChannel(session=session, config=config, should_answer=_typed_filter(config))
+        self._chat = ChatChannel(
+            session=session,
+            config=config,
+            should_answer=_typed_filter(config),
+            replies_on_chat=settings.chat_replies_on_chat,
+        )
         # A failed LLM turn is apologized for; repeated ones end the call (`agent.provider_faults`).
         self._faults = ProviderFaults(session=session, transcript=self._chat.transcript, on_end=self.end_reason.note)
         self._ambience: BackgroundAudioPlayer | None = None

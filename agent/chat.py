@@ -11,6 +11,8 @@
     ``text``  every reply is text, the agent never synthesizes speech (a text-only call costs no TTS);
     ``voice`` every reply is spoken, typed ones too;
     ``both``  every reply is spoken, and a reply to a typed message is also posted whole on ``lk.chat``.
+  With ``replies_on_chat`` (the deployment's ``WEBCALL_CHAT_REPLIES_ON_CHAT``) a text reply is also posted whole on
+  ``lk.chat`` once it is complete, for frontends that show only that topic.
   A text turn runs with the session's audio output disabled: the framework then builds no TTS for the turn and the
   transcript synchronizer passes text straight through, so the reply streams as the LLM produces it instead of being
   paced to audio playout.
@@ -215,9 +217,11 @@ class ChatChannel:
         limits: ChatLimits | None = None,
         multi_party: bool | None = None,
         should_answer: Callable[[str, str], bool] | None = None,
+        replies_on_chat: bool = False,
     ) -> None:
         self._session = session
         self._config = config
+        self._replies_on_chat = replies_on_chat
         self.transcript = transcript if transcript is not None else Transcript()
         self._limits = limits if limits is not None else ChatLimits()
         self.incidents = ChatIncidents(self._limits, on_event=on_event)
@@ -386,9 +390,15 @@ class ChatChannel:
         reply = await self._reply(modality=modality, user_input=message)
         if modality == "voice" and "tts" in self.degraded and not reply:
             # the voice reply died with the TTS: answer the same message again, in text
+            modality = "text"
             reply = await self._reply(modality="text", user_input=None)
-        if reply and self._config.chat.reply_mode == "both" and modality == "voice":
+        if reply and self._posts_on_chat(modality):
             await self._post_chat(reply)
+
+    def _posts_on_chat(self, modality: Modality) -> bool:
+        """Whether a reply to a typed message, given in `modality`, is also posted whole on ``lk.chat``."""
+        both = self._config.chat.reply_mode == "both"
+        return both if modality == "voice" else both or self._replies_on_chat
 
     async def _reply(self, *, modality: Modality, user_input: llm.ChatMessage | None) -> str:
         text_turn = modality == "text"

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     )
     max_silence_reprompts: int = Field(default=3, ge=0, validation_alias="WEBCALL_MAX_SILENCE_REPROMPTS")
     max_message_chars: int = Field(default=4000, ge=1, validation_alias="WEBCALL_MAX_MESSAGE_CHARS")
+    # Also post each text reply whole on `lk.chat` (it always streams on `lk.transcription`), for frontends that
+    # show only `lk.chat` (`agent.chat`).
+    chat_replies_on_chat: bool = Field(default=False, validation_alias="WEBCALL_CHAT_REPLIES_ON_CHAT")
     max_concurrent_calls: int = Field(default=8, ge=1, validation_alias="WEBCALL_MAX_CALLS")
     # Warm job processes kept ready (each ~150 MiB PSS, `bench/worker_footprint.py`). Unset: the framework's
     # default (one per CPU it sees, 0 in dev mode) capped at WEBCALL_MAX_CALLS.

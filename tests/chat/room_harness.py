@@ -97,6 +97,7 @@ async def room_call(
     welcome: str = "",
     welcome_interruptible: bool = True,
     text_tap: io.TextOutput | None = None,
+    replies_on_chat: bool = False,
 ) -> AsyncIterator[RoomCall]:
     config = config or CallConfig()
     llm = llm or ScriptedLLM()
@@ -112,7 +113,7 @@ async def room_call(
         aec_warmup_duration=None,
         conn_options=SessionConnectOptions(tts_conn_options=APIConnectOptions(max_retry=0, timeout=5.0)),
     )
-    chat = ChatChannel(session=session, config=config)
+    chat = ChatChannel(session=session, config=config, replies_on_chat=replies_on_chat)
     # `text_tap` sees each chunk of the agent's transcription once RoomIO has written it to the room
     text_output = room_io.TextOutputOptions(next_in_chain=text_tap)
     options = room_io.RoomOptions(

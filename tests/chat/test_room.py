@@ -55,6 +55,32 @@ async def test_both_mode_speaks_the_reply_and_posts_it_whole_on_lk_chat(sandbox_
         assert call.tts.texts == ["answer to: say and write"]
 
 
+async def test_with_replies_on_chat_a_text_reply_streams_on_lk_transcription_and_comes_whole_on_lk_chat(
+    sandbox_server: SandboxServer,
+) -> None:
+    async with room_call(sandbox_server, replies_on_chat=True) as call:
+        await call.caller.local_participant.send_text("when do you open?", topic="lk.chat")
+        await eventually(lambda: bool(call.reader.texts("lk.chat")), within=20)
+
+        assert call.reader.texts("lk.transcription") == ["answer to: when do you open?"]
+        (posted,) = [s for s in call.reader.streams if s.topic == "lk.chat"]
+        assert posted.text == "answer to: when do you open?"
+        assert posted.sender == "agent"
+        assert call.tts.texts == []
+
+
+async def test_by_default_a_text_reply_comes_only_on_lk_transcription(sandbox_server: SandboxServer) -> None:
+    async with room_call(sandbox_server) as call:
+        await call.caller.local_participant.send_text("first?", topic="lk.chat")
+        await eventually(lambda: len(call.reader.texts("lk.transcription")) == 1, within=20)
+        await call.caller.local_participant.send_text("second?", topic="lk.chat")
+        await eventually(lambda: len(call.reader.texts("lk.transcription")) == 2, within=20)
+
+        # the first reply's lk.chat copy, had there been one, was sent before the second reply
+        assert call.reader.texts("lk.transcription") == ["answer to: first?", "answer to: second?"]
+        assert [s.topic for s in call.reader.streams] == ["lk.transcription", "lk.transcription"]
+
+
 async def test_in_a_two_party_call_other_participants_messages_are_ignored(sandbox_server: SandboxServer) -> None:
     async with room_call(sandbox_server) as call:
         intruder = await join(sandbox_server, identity="intruder")
