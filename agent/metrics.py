@@ -26,7 +26,9 @@ Metrics (``_total`` is added to counters by the client):
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -44,6 +46,7 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.registry import Collector
 
 from agent import framework
@@ -261,10 +264,18 @@ def process_memory(pid: int) -> int | None:
     return int(getattr(info, "pss", 0) or info.rss)
 
 
+# Compaction and reading of the files never overlap in the main process: a scrape between a merge and the delete of
+# the merged file would count its values twice (and the next one would see a counter go down).
+_files_lock = threading.Lock()
+ARCHIVE: Final = "archive"
+_MERGED_TYPES: Final = ("counter", "histogram")
+
+
 def render(*collectors: Collector) -> bytes:
     """The exposition text: every process's counters and histograms (multiprocess mode), then `collectors`.
 
-    Without ``PROMETHEUS_MULTIPROC_DIR`` (in-process tests) this process's default registry stands in.
+    The files of job processes that have exited are merged first (`compact`). Without ``PROMETHEUS_MULTIPROC_DIR``
+    (in-process tests) this process's default registry stands in.
     """
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     registry = CollectorRegistry(auto_describe=True)
@@ -272,7 +283,44 @@ def render(*collectors: Collector) -> bytes:
         multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     for collector in collectors:
         registry.register(collector)
-    text = generate_latest(registry)
+    with _files_lock:
+        if directory:
+            compact(directory)
+        text = generate_latest(registry)
     if not directory:
         text = generate_latest(REGISTRY) + text
     return text
+
+
+def compact(directory: str) -> int:
+    """Merge the counter and histogram files of processes that no longer exist into ``<type>_archive.db``, summing
+    each series, and delete them; returns how many files were merged.
+
+    Every job process leaves its files behind (one call, one process): without this a worker's directory and the
+    time of each scrape grow with every call it has run (10,000 calls: 20,000 files, 78 MiB, 2.2 s a scrape).
+    Gauges are left alone (job processes keep none). Caller: the main process, under `_files_lock`.
+    """
+    merged = 0
+    for kind in _MERGED_TYPES:
+        dead = [name for name in os.listdir(directory) if _dead_process_file(name, kind)]
+        if not dead:
+            continue
+        archive = MmapedDict(os.path.join(directory, f"{kind}_{ARCHIVE}.db"))  # type: ignore[no-untyped-call]
+        try:
+            for name in dead:
+                path = os.path.join(directory, name)
+                for key, value, timestamp, _pos in MmapedDict.read_all_values_from_file(path):  # type: ignore[no-untyped-call]
+                    total, _ = archive.read_value(key)  # type: ignore[no-untyped-call]
+                    archive.write_value(key, total + value, timestamp)  # type: ignore[no-untyped-call]
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                merged += 1
+        finally:
+            archive.close()  # type: ignore[no-untyped-call]
+    return merged
+
+
+def _dead_process_file(name: str, kind: str) -> bool:
+    prefix, _, rest = name.partition("_")
+    pid = rest.removesuffix(".db")
+    return prefix == kind and pid.isdigit() and not psutil.pid_exists(int(pid))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError
 from livekit.plugins import deepgram, openai
 from prometheus_client import REGISTRY
 
 from agent import metrics
+from tests.ops.scrape import value
 
 
 def sample(name: str, **labels: str) -> float:
@@ -51,3 +55,20 @@ def test_a_turn_observes_only_the_latencies_it_measured() -> None:
     metrics.turn_measured({"e2e_latency": 0.42, "llm_node_tps": 50.0})
     assert sample("webcall_turn_latency_seconds_count") == before[0] + 1
     assert sample("webcall_llm_ttft_seconds_count") == before[1], "no llm_node_ttft in that turn"
+
+
+def test_the_files_of_exited_processes_are_merged_and_the_sums_stay_the_same(tmp_path: Path, monkeypatch: Any) -> None:
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    key = mmap_key("webcall_calls", "webcall_calls_total", ["dialect", "end_reason"], ["native", "caller_left"], "h")
+    # Above any Linux pid_max (4194304): these processes cannot exist.
+    for pid in (5_000_001, 5_000_002, 5_000_003):
+        written = MmapedDict(str(tmp_path / f"counter_{pid}.db"))  # type: ignore[no-untyped-call]
+        written.write_value(key, 1.0, 0)  # type: ignore[no-untyped-call]
+        written.close()  # type: ignore[no-untyped-call]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    first = metrics.render()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_archive.db"]
+    second = metrics.render()
+    for text in (first, second):
+        assert value(text.decode(), "webcall_calls_total", dialect="native", end_reason="caller_left") == 3
