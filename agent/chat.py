@@ -31,6 +31,9 @@
   ``lk.chat`` is stripped the same way.
 - **Degradation**: when the STT or TTS fails unrecoverably the call goes on in text: audio in that direction is
   disabled, the agent says so in the chat (event ``chat_degraded``), and typed messages keep being answered.
+- **Legacy chat**: a message sent with livekit-client's deprecated ``sendChatMessage()`` (a ``ChatMessage`` data
+  packet, `agent.legacy_chat`) is answered like one on ``lk.chat``, and the reply is also sent back as a
+  ``ChatMessage`` packet, which is what such a frontend shows.
 - **Multi-party calls** (ScaiWave): messages from every participant are answered and attributed by speaker (the
   LLM sees ``"<name>: <text>"``); in two-party calls RoomIO already accepts only the linked caller's messages. A
   scribe call passes `should_answer(text, speaker)`: every message goes into the transcript, only those it accepts
@@ -61,7 +64,9 @@ from livekit.agents.voice.room_io import TextInputEvent, TextInputOptions
 
 from agent import metrics
 from agent.config.call_config import CallConfig
+from agent.errors import LegacyChatError
 from agent.framework import strip_markup
+from agent.legacy_chat import LegacyChat, send_legacy_chat
 from agent.log import get_logger
 from agent.transcript import AGENT_SPEAKER, Transcript
 
@@ -147,6 +152,7 @@ class ChatIncidents:
 class _Message:
     text: str
     speaker: str
+    legacy: bool = False
 
 
 class _TextTurnWarningFilter(logging.Filter):
@@ -234,6 +240,7 @@ class ChatChannel:
         self._idle = asyncio.Event()
         self._idle.set()
         self._room: rtc.Room | None = None
+        self._legacy: LegacyChat | None = None
         self._task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -273,6 +280,8 @@ class ChatChannel:
             with contextlib.suppress(ValueError, KeyError):
                 room.unregister_text_stream_handler(TOPIC_CHAT)
             room.register_text_stream_handler(TOPIC_CHAT, self._on_room_chat_stream)
+        if room is not None:
+            self._legacy = LegacyChat.listen(room, on_message=self._on_legacy_message)
         self._task = asyncio.create_task(self._run(), name="webcall.chat.answer")
 
     async def aclose(self) -> None:
@@ -284,6 +293,8 @@ class ChatChannel:
         if self._room is not None and self.multi_party:
             with contextlib.suppress(ValueError, KeyError):
                 self._room.unregister_text_stream_handler(TOPIC_CHAT)
+        if self._legacy is not None:
+            await self._legacy.aclose()
         tasks = [t for t in (self._task, *self._side_tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -295,7 +306,7 @@ class ChatChannel:
 
     # -- input ------------------------------------------------------------------------------------------------
 
-    def submit(self, text: str, *, speaker: str) -> None:
+    def submit(self, text: str, *, speaker: str, legacy: bool = False) -> None:
         """Queue one typed message (truncated, cleaned) and record it in the transcript."""
         if self._closed:
             return
@@ -312,7 +323,7 @@ class ChatChannel:
         self.transcript.add(channel="chat", role="user", speaker=speaker, text=text)
         if self._should_answer is not None and not self._should_answer(text, speaker):
             return
-        self._pending.append(_Message(text=text, speaker=speaker))
+        self._pending.append(_Message(text=text, speaker=speaker, legacy=legacy))
         self._idle.clear()
         self._wakeup.set()
 
@@ -322,6 +333,18 @@ class ChatChannel:
             self.submit(text, speaker=participant_identity)
 
         self._spawn(read())
+
+    def _on_legacy_message(self, text: str, identity: str) -> None:
+        # RoomIO reads only the linked caller's lk.chat in a two-party call; legacy messages follow the same rule.
+        if self.multi_party or identity == self._linked_identity():
+            self.submit(text, speaker=identity, legacy=True)
+
+    def _linked_identity(self) -> str | None:
+        try:
+            linked = self._session.room_io.linked_participant
+        except RuntimeError:
+            return None
+        return linked.identity if linked is not None else None
 
     # -- answering --------------------------------------------------------------------------------------------
 
@@ -394,6 +417,8 @@ class ChatChannel:
             reply = await self._reply(modality="text", user_input=None)
         if reply and self._posts_on_chat(modality):
             await self._post_chat(reply)
+        if reply and any(m.legacy for m in batch):
+            await self._send_legacy(reply)
 
     def _posts_on_chat(self, modality: Modality) -> bool:
         """Whether a reply to a typed message, given in `modality`, is also posted whole on ``lk.chat``."""
@@ -470,6 +495,15 @@ class ChatChannel:
         if room is None or not room.isconnected():
             return
         await room.local_participant.send_text(text, topic=TOPIC_CHAT)
+
+    async def _send_legacy(self, text: str) -> None:
+        room = self._room
+        if room is None or not room.isconnected():
+            return
+        try:
+            await send_legacy_chat(room, text)
+        except (LegacyChatError, TimeoutError) as error:
+            logger.warning("legacy chat reply not sent", extra={"reason": str(error) or type(error).__name__})
 
     # -- helpers ----------------------------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ of a closed set, a `Literal` below (the warnings' codes are `agent.config.call_c
     │   └── GoldenCaseError      a golden case file cannot be used (`agent.config.golden`)
     ├── TemplateError            a prompt template is malformed or references a missing prompt file
     ├── PipelineError            a provider could not be built from the config (retryable=False)
-    └── CorruptRecord            a call events' outbox file is not a record (torn, edited, foreign)
+    ├── CorruptRecord            a call events' outbox file is not a record (torn, edited, foreign)
+    └── LegacyChatError          a legacy ``ChatMessage`` packet could not be sent (`agent.legacy_chat`)
 """
 
 from __future__ import annotations
@@ -124,3 +125,15 @@ class CorruptRecord(WebcallError):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+class LegacyChatError(WebcallError):
+    """The room could not send a legacy chat message.
+
+    Attributes:
+        reason: the SDK's reason (it never contains the message text).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
