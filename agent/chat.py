@@ -121,9 +121,8 @@ class ChatIncidents:
     """The chat events of one call, bounded: a count per code, the first `limits.incident_samples` of each code,
     one log line per burst of a code (a burst ends after `limits.burst_gap_s` without that code)."""
 
-    def __init__(self, limits: ChatLimits, *, on_event: Callable[[ChatEvent], None] | None = None) -> None:
+    def __init__(self, limits: ChatLimits) -> None:
         self._limits = limits
-        self._on_event = on_event
         self.samples: list[ChatEvent] = []
         self.counts: dict[str, int] = {}
         self._last_at: dict[str, float] = {}
@@ -139,8 +138,6 @@ class ChatIncidents:
         self._last_at[code] = now
         if last is None or now - last > self._limits.burst_gap_s:
             logger.info("chat event", extra={"code": code, "count": count, **{f"chat_{k}": v for k, v in data.items()}})
-        if self._on_event is not None:
-            self._on_event(event)
 
     def log_totals(self) -> None:
         """One line with every count, when any event was suppressed from the log by bursting."""
@@ -205,8 +202,9 @@ def clean_text(text: str) -> str:
 class ChatChannel:
     """Typed chat of one call. Build it before `session.start`, pass `text_input_options()` to RoomIO.
 
-    Usage (the worker):
-        chat = ChatChannel(session=session, config=config, transcript=transcript)
+    The channel keeps the call's transcript (`transcript`, spoken and typed turns), which the call's events read.
+    Usage (`agent.call.Call`):
+        chat = ChatChannel(session=session, config=config, should_answer=answer_filter)
         await session.start(agent, room=room, room_options=RoomOptions(text_input=chat.text_input_options(), ...))
         await chat.start(room)
         ...
@@ -218,8 +216,6 @@ class ChatChannel:
         *,
         session: AgentSession[Any],
         config: CallConfig,
-        transcript: Transcript | None = None,
-        on_event: Callable[[ChatEvent], None] | None = None,
         limits: ChatLimits | None = None,
         multi_party: bool | None = None,
         should_answer: Callable[[str, str], bool] | None = None,
@@ -228,9 +224,9 @@ class ChatChannel:
         self._session = session
         self._config = config
         self._replies_on_chat = replies_on_chat
-        self.transcript = transcript if transcript is not None else Transcript()
+        self.transcript = Transcript()
         self._limits = limits if limits is not None else ChatLimits()
-        self.incidents = ChatIncidents(self._limits, on_event=on_event)
+        self.incidents = ChatIncidents(self._limits)
         self._bucket = _TokenBucket(self._limits)
         self.multi_party = config.dialect == "scaiwave" if multi_party is None else multi_party
         # scribe calls answer only messages that address the agent: the worker passes that test (text, speaker)

@@ -36,7 +36,7 @@ from livekit.agents import llm
 
 from agent.cli import Subcommand
 from agent.config import collections
-from agent.config.call_config import CallConfig, ConfigWarning
+from agent.config.call_config import CallConfig
 from agent.config.collections import collection_dir
 from agent.log import get_logger
 from agent.settings import Settings, get_settings
@@ -324,11 +324,6 @@ class KnowledgeBase:
 def unknown_ids(config: CallConfig, *, settings: Settings | None = None) -> tuple[str, ...]:
     root = knowledge_root(settings)
     return tuple(kb for kb in config.knowledge_base_ids if collection_dir(kb, root=root) is None)
-
-
-def unknown_warnings(config: CallConfig, *, settings: Settings | None = None) -> tuple[ConfigWarning, ...]:
-    """`unknown_knowledge_base` warnings for call events (the message names no id)."""
-    return collections.unknown_collection_warnings(config.knowledge_base_ids, root=knowledge_root(settings))
 
 
 def knowledge_for(config: CallConfig, *, settings: Settings | None = None) -> KnowledgeBase | None:

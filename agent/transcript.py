@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from livekit.agents import AgentSession, ConversationItemAddedEvent, llm
@@ -40,9 +40,6 @@ class TranscriptItem:
     speaker: str
     text: str
     interrupted: bool = False
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 Listener = Callable[[TranscriptItem], None]

@@ -104,10 +104,6 @@ class ListenSession:
         self._interim_sent_at: float | None = None
         self._jobs: asyncio.Queue[_Job | dict[str, object] | None] = asyncio.Queue()
 
-    @property
-    def audio_seconds(self) -> float:
-        return self._received
-
     async def run_results(self) -> None:
         """Transcribe queued utterances in order and send their results (ends at ``close()``)."""
         while (job := await self._jobs.get()) is not None:

@@ -70,15 +70,13 @@ def test_a_flood_of_one_incident_is_counted_whole_kept_as_its_first_few_and_logg
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="webcall.chat")
-    seen: list[str] = []
-    incidents = ChatIncidents(ChatLimits(incident_samples=3), on_event=lambda e: seen.append(e.code))
+    incidents = ChatIncidents(ChatLimits(incident_samples=3))
     for _ in range(1000):
         incidents.record("chat_queue_full", pending=50)
     incidents.log_totals()
 
     assert incidents.counts == {"chat_queue_full": 1000}
     assert [e.code for e in incidents.samples] == ["chat_queue_full"] * 3
-    assert len(seen) == 1000, "the hook still sees every incident"
     assert [r.getMessage() for r in caplog.records] == ["chat event", "chat events"]
     assert vars(caplog.records[-1])["counts"] == {"chat_queue_full": 1000}
 

@@ -12,6 +12,7 @@ from livekit.agents import llm
 
 from agent import cli, knowledge
 from agent.config.call_config import CallConfig
+from agent.config.collections import unknown_collection_warnings
 from agent.settings import Settings
 from tests.knowledge.pdf_writer import pdf_bytes
 
@@ -104,7 +105,8 @@ def test_a_call_without_knowledge_base_ids_gets_no_tool(settings: Settings) -> N
 
 def test_unknown_ids_are_warned_about_and_the_known_ones_still_work(settings: Settings) -> None:
     config = CallConfig(knowledge_base_ids=("nope", "clinic", "../clinic"))
-    warnings = knowledge.unknown_warnings(config, settings=settings)
+    # The resolver's warnings for the call's ids (`agent.config.resolve`).
+    warnings = unknown_collection_warnings(config.knowledge_base_ids, root=knowledge.knowledge_root(settings))
     assert [(w.code, w.field) for w in warnings] == [
         ("unknown_knowledge_base", "knowledge_base_ids[0]"),
         ("unknown_knowledge_base", "knowledge_base_ids[2]"),
