@@ -30,7 +30,9 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import importlib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias, TypeVar, assert_never
@@ -90,11 +92,19 @@ def _openai_sdk_client(key: str, base_url: str | None) -> openai_sdk.AsyncClient
         base_url=base_url,
         max_retries=0,
         http_client=httpx2.AsyncClient(
+            verify=tls_context(),
             timeout=httpx2.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
             follow_redirects=True,
             limits=httpx2.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=120),
         ),
     )
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS context every OpenAI client of the process uses: httpx's default one, built once (made in the
+    forkserver by `agent.prefork`, so job processes inherit it; parsing the CA bundle costs tens of ms)."""
+    return httpx2.create_ssl_context()
 
 
 def _import_lazy_paths(client: openai_sdk.AsyncClient) -> None:
@@ -129,13 +139,21 @@ class Pipeline:
     conn_options: SessionConnectOptions = field(default_factory=SessionConnectOptions)
 
 
-def load_vad(engine: VadEngine = "silero") -> vad.VAD:
-    """Silero VAD, loaded once per process: in onnxruntime (the plugin's model ships in its wheel) or ``native``."""
+# The silence that ends a turn, per runtime of the same Silero model. The native runtime reports the end of speech
+# about 20 ms sooner on the same audio: at 0.55 s it cut off 14 of 18 paused sentences where onnxruntime cut off 10;
+# at 0.60 s it cuts off 9 (piper's voice: 8 against 9) and ends complete turns 14-23 ms later, at half the CPU
+# (`bench.endpointing --native-silence 0.55 0.6 --pauses 0.6 0.65 0.9`, BENCHMARKS.md).
+SILENCE_WAIT_S: Final[dict[VadEngine, float]] = {"silero": 0.55, "native": 0.60}
+
+
+def load_vad(engine: VadEngine = "native") -> vad.VAD:
+    """Silero VAD, loaded once per process: ``native`` (the framework's livekit-local-inference build) or in
+    onnxruntime (``silero``, the plugin; its model ships in its wheel)."""
     match engine:
         case "silero":
-            return silero.VAD.load(min_silence_duration=0.55, activation_threshold=0.5)
+            return silero.VAD.load(min_silence_duration=SILENCE_WAIT_S[engine], activation_threshold=0.5)
         case "native":
-            return inference.VAD(min_silence_duration=0.55, activation_threshold=0.5)
+            return inference.VAD(min_silence_duration=SILENCE_WAIT_S[engine], activation_threshold=0.5)
         case _ as unreachable:
             assert_never(unreachable)
 

@@ -74,9 +74,10 @@ class Settings(BaseSettings):
     # `bench/providers.py`). A compatible server without `pcm` can be given another format.
     openai_tts_format: OpenAITtsFormat = Field(default="pcm", validation_alias="WEBCALL_OPENAI_TTS_FORMAT")
     llm_model: str = Field(default="gpt-4o-mini", validation_alias="WEBCALL_LLM_MODEL")
-    # The same Silero model either way: `silero` runs it in onnxruntime (the plugin), `native` in the framework's
-    # livekit-local-inference build (`inference.VAD`), at less than half the CPU per stream (`bench/endpointing.py`).
-    vad_engine: VadEngine = Field(default="silero", validation_alias="WEBCALL_VAD")
+    # The same Silero model either way: `native` runs it in the framework's livekit-local-inference build
+    # (`inference.VAD`), at less than half the CPU per stream of `silero` (onnxruntime, the plugin), with the same
+    # end-of-turn decisions at its silence wait (`agent.pipeline.SILENCE_WAIT_S`, `bench/endpointing.py`).
+    vad_engine: VadEngine = Field(default="native", validation_alias="WEBCALL_VAD")
     # What metadata may choose (`agent.providers`); the provider table is the default. The process's own
     # WEBCALL_STT_PROVIDER / WEBCALL_TTS_PROVIDER is always allowed.
     allowed_stt_providers: Annotated[tuple[SttProvider, ...], NoDecode] = Field(

@@ -62,6 +62,8 @@ PRELOAD_MODULES: Final = [
     "openai.resources.models",
     "openai.resources.chat",
     "openai.resources.audio",
+    # Last: the imports, TLS contexts, tables and caches every job process would otherwise make after the fork.
+    "agent.prefork",
 ]
 
 

@@ -21,7 +21,8 @@ worker is started and measured on:
 
 ``--turns`` and ``--runs`` are totals per worker, split over the rounds. The sandbox's own one-way audio latency
 is measured once (`bench.sandbox_server.audio_latency`), so the worker's own share of a voice turn can be given:
-the total less the injected provider latencies, the endpointing wait in force (the VAD's 0.55 s of silence) and
+the total less the injected provider latencies, the endpointing wait in force (the VAD's silence: 0.55 s for the
+baseline's Silero, the project's `agent.pipeline.SILENCE_WAIT_S` for its ``WEBCALL_VAD``) and
 the transport (twice the one-way latency: the caller's speech up, the reply down). ``--quick`` is the smoke size.
 Prints a table and writes the JSON report (``--json``) and the plots (``--plots``, `bench.plots`).
 """
@@ -43,6 +44,8 @@ from typing import Any
 
 from livekit import api
 
+from agent.pipeline import SILENCE_WAIT_S
+from agent.settings import Settings
 from bench import phases
 from bench.callers import Utterance, utterances
 from bench.fakes import FixedOpenAI, Latencies
@@ -50,7 +53,7 @@ from bench.sandbox_server import audio_latency
 from bench.workers import FLOORS, WORKERS, Worker, WorkerName, environment
 from sandbox.server.process import ServerProcess, start_server_process
 
-ENDPOINTING_WAIT_S = 0.55  # Silero's min_silence_duration, the same for both workers
+BASELINE_WAIT_S = 0.55  # the baseline's Silero min_silence_duration (bench/baseline/agent.py)
 KNEE_TOLERANCE = 1.2
 
 
@@ -241,10 +244,18 @@ def knee(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return {"calls": best["calls"], "calls_per_worker_core": per_core, "p95_limit_s": limit}
 
 
-def worker_share(voice: Sequence[float], *, latencies: Latencies, transport: float | None) -> list[float]:
+def endpointing_wait(name: WorkerName, *, plan: Plan) -> float:
+    """The VAD silence that ends a turn for this worker: the project's follows its ``WEBCALL_VAD``."""
+    if name != "project":
+        return BASELINE_WAIT_S
+    engine = dict(plan.worker_env).get("WEBCALL_VAD", Settings.model_fields["vad_engine"].default)
+    return SILENCE_WAIT_S[engine]
+
+
+def worker_share(voice: Sequence[float], *, latencies: Latencies, transport: float | None, wait: float) -> list[float]:
     """Each voice turn less the injected provider latencies, the endpointing wait and the round-trip transport."""
     injected = latencies.stt + latencies.llm_first_token + latencies.tts_first_byte
-    return [t - injected - ENDPOINTING_WAIT_S - 2 * (transport or 0.0) for t in voice]
+    return [t - injected - wait - 2 * (transport or 0.0) for t in voice]
 
 
 def report(samples: dict[WorkerName, Samples], *, plan: Plan, transport: list[float]) -> dict[str, Any]:
@@ -253,8 +264,18 @@ def report(samples: dict[WorkerName, Samples], *, plan: Plan, transport: list[fl
     figures: dict[str, Any] = {
         "voice_turn": figure(project.voice, baseline.voice),
         "voice_turn_worker_share": figure(
-            worker_share(project.voice, latencies=plan.latencies, transport=one_way),
-            worker_share(baseline.voice, latencies=plan.latencies, transport=one_way),
+            worker_share(
+                project.voice,
+                latencies=plan.latencies,
+                transport=one_way,
+                wait=endpointing_wait("project", plan=plan),
+            ),
+            worker_share(
+                baseline.voice,
+                latencies=plan.latencies,
+                transport=one_way,
+                wait=endpointing_wait("baseline", plan=plan),
+            ),
         ),
         "text_turn": figure(project.text, baseline.text),
         **{f"start_{kind}": figure(project.start[kind], baseline.start[kind]) for kind in ("cold", "warm", "burst")},
@@ -271,7 +292,7 @@ def report(samples: dict[WorkerName, Samples], *, plan: Plan, transport: list[fl
             "calls": list(plan.calls),
             "seconds": plan.seconds,
             "latencies_s": vars(plan.latencies),
-            "endpointing_wait_s": ENDPOINTING_WAIT_S,
+            "endpointing_wait_s": {name: endpointing_wait(name, plan=plan) for name in WORKERS},
         },
         "transport_one_way": summary(transport),
         "figures": figures,

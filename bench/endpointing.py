@@ -1,6 +1,6 @@
 """Deciding the end of a caller's turn: Silero VAD alone against the local end-of-turn model, on paused speech.
 
-    .venv/bin/python -m bench.endpointing [--pauses 0.6 0.9] [--min-delay 0.2]
+    .venv/bin/python -m bench.endpointing [--pauses 0.6 0.9] [--min-delay 0.2] [--native-silence 0.55 0.6]
 
 The speech is espeak-ng at 140 words per minute, 16 kHz, fed through the framework's real VAD streams (10 ms
 frames, as fast as they are taken, positions read from each event's ``samples_index``):
@@ -14,7 +14,8 @@ Each way of deciding is replayed as `livekit.agents.voice.audio_recognition` dec
 
 - ``silero-0.55``: the project's and the baseline's VAD (``silero.VAD.load``, onnxruntime, 0.55 s of silence), turn
   detection ``vad``: the turn ends at the VAD's end of speech, no sooner than ``min_delay`` after the last speech;
-- ``native-0.55``: the same with the framework's native VAD (``inference.VAD``, `livekit.local_inference`);
+- ``native-0.55``: the same with the framework's native VAD (``inference.VAD``, `livekit.local_inference`), one way
+  per ``--native-silence`` value (its ``min_silence_duration``);
 - ``eot``: the native VAD at its own 0.25 s and the local audio end-of-turn model (``EOT.predict`` over the last
   1.2 s, asked once 0.2 s of silence have passed, as the framework asks it): a probability at or above the English
   threshold (0.36) ends the turn ``--min-delay`` after the last speech, below it the turn waits for ``max_delay``
@@ -189,11 +190,12 @@ async def evaluate(args: argparse.Namespace) -> None:
     clips += [paused_clip(a, b, pause=p) for p in args.pauses for a, b in PAUSED]
     models: dict[str, vad.VAD] = {
         "silero-0.55": silero.VAD.load(min_silence_duration=0.55),
-        "native-0.55": inference.VAD(min_silence_duration=0.55),
+        **{f"native-{s:.2f}": inference.VAD(min_silence_duration=s) for s in args.native_silence},
         "native-0.25": inference.VAD(),
     }
+    vad_ways = ["silero-0.55", *(f"native-{s:.2f}" for s in args.native_silence)]
     eot = EOT()
-    tallies = {name: Tally() for name in ("silero-0.55", "native-0.55", "eot")}
+    tallies = {name: Tally() for name in (*vad_ways, "eot")}
     vad_cpu: dict[str, float] = dict.fromkeys(models, 0.0)
     eot_cpu: list[float] = []
     probabilities: dict[str, list[float]] = {"complete": [], "paused": []}
@@ -204,7 +206,7 @@ async def evaluate(args: argparse.Namespace) -> None:
             segments, asks, used = await vad_segments(model, clip)
             vad_cpu[name] += used
             found[name] = (segments, asks)
-        for name in ("silero-0.55", "native-0.55"):
+        for name in vad_ways:
             judge(tallies[name], clip, vad_decision(found[name][0], min_delay=0.5))
         segments, asks = found["native-0.25"]
         probs = []
@@ -239,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--pauses", type=float, nargs="*", default=[0.6, 0.9])
     cli.add_argument("--voice", choices=["espeak", "piper"], default="espeak", help="who speaks the sentences")
     cli.add_argument("--min-delay", type=float, default=0.2, help="endpointing min_delay with the EOT model")
+    cli.add_argument(
+        "--native-silence", type=float, nargs="*", default=[0.55], help="native VAD min_silence_duration(s) to try"
+    )
     asyncio.run(evaluate(cli.parse_args(argv)))
     return 0
 

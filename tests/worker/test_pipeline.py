@@ -252,11 +252,20 @@ def test_mid_call_tts_options_are_in_the_providers_terms_from_the_provider_table
     assert pipeline.tts_options(config) == expected
 
 
-@pytest.mark.parametrize(("engine", "kind"), [("silero", "livekit.plugins.silero"), ("native", "livekit.agents")])
-def test_the_vad_engine_setting_picks_the_silero_runtime_and_keeps_the_silence_wait(engine: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("engine", "kind", "silence_s"), [("silero", "livekit.plugins.silero", 0.55), ("native", "livekit.agents", 0.60)]
+)
+def test_the_vad_engine_setting_picks_the_silero_runtime_with_its_own_silence_wait(
+    engine: str, kind: str, silence_s: float
+) -> None:
     shared = pipeline.load_shared(settings_with(WEBCALL_VAD=engine))
     assert type(shared.vad).__module__.startswith(kind)
-    assert getattr(shared.vad, "min_silence_duration", None) == pytest.approx(0.55)
+    assert getattr(shared.vad, "min_silence_duration", None) == pytest.approx(silence_s)
+
+
+def test_the_native_vad_runtime_is_the_default() -> None:
+    shared = pipeline.load_shared(settings_with())
+    assert type(shared.vad).__module__.startswith("livekit.agents")
 
 
 def test_an_unknown_vad_engine_is_refused_at_start_up() -> None:
