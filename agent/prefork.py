@@ -10,7 +10,8 @@ Before, every job process did this in its ``setup_fnc`` (or its first call did),
 - the TLS contexts (the OpenAI clients' and the framework's aiohttp session's): parsing the CA bundle, about 60 ms
   of CPU a process on the 2-vCPU box;
 - the transcript hyphenation table, the agent profiles, voices and prompt files a first ``resolve_call`` reads, the
-  chat message model's pydantic schema.
+  chat message model's pydantic schema, and the signature pydantic inspects on the first ``AgentConfigUpdate`` (the
+  session's start makes one).
 
 Each process then only makes what cannot cross a fork: the VAD's onnxruntime session, the HTTP clients (their
 connection pools belong to one event loop) and the WebRTC FFI client (threads). Nothing here starts a thread or keeps
@@ -54,6 +55,7 @@ def warm() -> None:
     tokenize.basic.hyphenate_word("warm")
     resolve_call(CallSources(), settings=get_settings())
     llm.ChatContext.empty().add_message(role="system", content="warm")
+    llm.AgentConfigUpdate(instructions="warm")
 
 
 warm()

@@ -30,6 +30,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from livekit import api
@@ -37,7 +38,7 @@ from livekit import api
 from bench import phases
 from bench.callers import Utterance, utterances
 from bench.fakes import FixedOpenAI, Latencies
-from bench.worker_footprint import descendants, thread_cpu, thread_groups
+from bench.worker_footprint import descendants, memory_kb, thread_cpu, thread_groups
 from bench.workers import Worker, environment
 from sandbox.server.process import start_server_process
 
@@ -108,9 +109,26 @@ async def warm_starts(stack: phases.Stack, worker: Worker, *, runs: int) -> list
     return found
 
 
-async def steady_call(
-    stack: phases.Stack, worker: Worker, *, seconds: float, spoken: Sequence[Utterance]
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class Steady:
+    """A talking call: the job processes' CPU per thread name (cores) and each process's memory at its end."""
+
+    threads: dict[str, float]
+    memory_kib: dict[str, tuple[int, int, int]]
+
+
+def memory_by_role(pids: set[int], *, busy: int) -> dict[str, tuple[int, int, int]]:
+    """RSS, PSS and USS of each process of the tree, named by its role (the call's job process is `busy`)."""
+    found: dict[str, tuple[int, int, int]] = {}
+    for pid in sorted(pids):
+        with contextlib.suppress(OSError, KeyError):
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            role = "call job" if pid == busy else "forkserver or job" if "forkserver" in cmd else cmd[-40:]
+            found[f"{role} ({pid})"] = memory_kb(pid)
+    return found
+
+
+async def steady_call(stack: phases.Stack, worker: Worker, *, seconds: float, spoken: Sequence[Utterance]) -> Steady:
     """One talking call for `seconds`; CPU seconds per thread name of the job processes over the window."""
     call = await phases.open_call(stack, worker, prefix="profile")
     try:
@@ -127,11 +145,17 @@ async def steady_call(
             i += 1
         after = thread_cpu(pids)
         wall = time.monotonic() - began
+        per_pid: dict[int, float] = {}
+        for (pid, tid), (_, cpu) in after.items():
+            per_pid[pid] = per_pid.get(pid, 0.0) + cpu - before.get((pid, tid), ("", 0.0))[1]
+        per_pid.pop(worker.running.process.pid, None)
+        memory = memory_by_role(pids, busy=max(per_pid, key=lambda pid: per_pid[pid]))
     finally:
         await phases.close_call(stack, call)
     # only the threads that used CPU: the busy job process, not the idle ones
     used = thread_groups(before, after, pids)
-    return {name: s / wall for name, s in sorted(used.items(), key=lambda kv: -kv[1]) if s / wall >= 0.001}
+    threads = {name: s / wall for name, s in sorted(used.items(), key=lambda kv: -kv[1]) if s / wall >= 0.001}
+    return Steady(threads=threads, memory_kib=memory)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -157,7 +181,7 @@ async def run(args: argparse.Namespace) -> int:
                 stacks = await recording.stop()
                 write(stacks, args.out, "start", title=f"{args.starts} warm starts, every job process")
                 recording = Recording(worker.running.process.pid, args.out.with_name(args.out.name + "-call"))
-                threads = await steady_call(stack, worker, seconds=args.seconds, spoken=spoken)
+                steady = await steady_call(stack, worker, seconds=args.seconds, spoken=spoken)
                 stacks = await recording.stop()
                 write(stacks, args.out, "call", title=f"one talking call, {args.seconds:.0f} s")
             finally:
@@ -166,9 +190,12 @@ async def run(args: argparse.Namespace) -> int:
         await server.aclose()
     print_starts(starts)
     print("job processes' CPU per thread name during the call (cores):")
-    for name, cores in threads.items():
+    for name, cores in steady.threads.items():
         print(f"  {name:24s} {cores:.3f}")
-    print(f"  {'total':24s} {sum(threads.values()):.3f}")
+    print(f"  {'total':24s} {sum(steady.threads.values()):.3f}")
+    print("memory of the worker's processes at the end of the call (MiB): RSS, PSS, USS")
+    for role, (rss, pss, uss) in steady.memory_kib.items():
+        print(f"  {role:40s} {rss / 1024:7.1f} {pss / 1024:7.1f} {uss / 1024:7.1f}")
     return 0
 
 
