@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from agent.chat import DEGRADED_NOTICE
 from agent.provider_faults import APOLOGY, END_REASON, GOODBYE
 from sandbox.providers import FaultSpec
 from sandbox.providers.controls import FaultName, RecordedRequest
@@ -28,6 +29,8 @@ KINDS: tuple[FaultName, ...] = ("http_500", "http_429", "refuse", "timeout", "cu
 # Typed turns answered in voice: each answer is synthesized and heard, and its text read on lk.transcription.
 VOICE_CALL: dict[str, object] = {"welcome": {"text": "Hello."}, "chat": {"reply_mode": "voice"}}
 ANSWER_WITHIN_S = 30.0
+# TTS faults the fallback TTS takes over from; a cut stream is not, a reset one not always (the xfail tests below).
+TTS_SWITCHED: tuple[FaultName, ...] = ("http_500", "http_429", "timeout", "slow")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -137,3 +140,81 @@ async def _ended(stacks: FaultStacks, room: str) -> dict[str, Any]:
     found = stacks.ended(room)
     assert found is not None
     return found
+
+
+async def test_with_a_tts_fallback_each_tts_fault_switches_to_it_and_the_caller_hears_and_reads_the_answer(
+    stacks: FaultStacks,
+) -> None:
+    async with FaultCall.open(stacks, metadata=VOICE_CALL) as call:
+        await call.until_read("Hello.", within_s=ANSWER_WITHIN_S, what="the welcome")
+        for index, kind in enumerate(TTS_SWITCHED):
+            stacks.openai.inject(spec("tts", kind))
+            since = time.monotonic()
+            text = f"spoken answer {index}"
+            await call.caller.type(text)
+            await call.until_read(f"You said: {text}", within_s=ANSWER_WITHIN_S, what=f"the answer after {kind}")
+            await call.until_heard(since, within_s=ANSWER_WITHIN_S, what=f"the answer spoken after {kind}")
+            assert any(text in r.text for r in stacks.deepgram.requests_to("/v1/speak")), "the fallback TTS spoke it"
+        assert DEGRADED_NOTICE not in call.chat, "the call never lost its voice"
+    ended = await _ended(stacks, call.room)
+    primary = failures(ended, role="tts", position=0)
+    assert {(i["kind"], i.get("status")) for i in primary} == {("status", 500), ("status", 429), ("timeout", None)}
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(
+            "cut",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap (RELIABILITY.md): a TTS stream cut after its first audio is not finished by the "
+                "fallback TTS; the caller reads the whole answer but hears only its start",
+            ),
+        ),
+        pytest.param(
+            "refuse",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="known gap (RELIABILITY.md): after a reset before any audio the fallback TTS does not always "
+                "make the answer heard (1 of 2 runs)",
+            ),
+        ),
+    ],
+)
+async def test_a_tts_stream_cut_or_reset_is_taken_over_by_the_fallback_and_heard(
+    stacks: FaultStacks, kind: FaultName
+) -> None:
+    async with FaultCall.open(stacks, metadata=VOICE_CALL) as call:
+        await call.until_read("Hello.", within_s=ANSWER_WITHIN_S, what="the welcome")
+        stacks.openai.inject(spec("tts", kind))
+        since = time.monotonic()
+        await call.caller.type("a reply cut while it is spoken")
+        await call.until_read("You said: a reply cut", within_s=ANSWER_WITHIN_S, what="the answer read")
+        await call.until_heard(since, within_s=10, what="the answer heard")
+
+
+@pytest.mark.parametrize("kind", ["http_429", "timeout"])
+async def test_when_every_tts_fails_the_caller_reads_why_and_the_call_goes_on_in_text(
+    stacks: FaultStacks, kind: FaultName
+) -> None:
+    async with FaultCall.open(stacks, metadata=VOICE_CALL) as call:
+        await call.until_read("Hello.", within_s=ANSWER_WITHIN_S, what="the welcome")
+        stacks.openai.inject(spec("tts", kind, count=5))
+        stacks.deepgram.inject(spec("tts", kind, count=5))
+        await call.caller.type("can you hear me")
+        await call.until_read(DEGRADED_NOTICE, within_s=APOLOGY_WITHIN_S, what="the notice as a caption")
+        assert DEGRADED_NOTICE in call.chat
+        # nothing is lost: the message is answered in text, and so is the next one
+        await call.until_read("You said: can you hear me", within_s=ANSWER_WITHIN_S, what="the answer in text")
+        await call.caller.type("still there")
+        await call.until_read("You said: still there", within_s=ANSWER_WITHIN_S, what="the next answer in text")
+    ended = await _ended(stacks, call.room)
+    assert {i["role"] for i in ended["incidents"] if i["code"] == "provider_failed"} == {"tts"}
+    assert ended["end_reason"] == "caller_left"
+
+
+async def test_neither_the_worker_nor_a_job_process_died_through_every_fault(stacks: FaultStacks) -> None:
+    assert stacks.worker.process.returncode is None
+    crashed = [r for r in stacks.worker.records() if "exited with non-zero exit code" in str(r.get("message"))]
+    assert crashed == []
