@@ -43,7 +43,7 @@ from agent.scribe import Scribe, address_names, is_addressed
 from agent.settings import Settings
 from agent.welcome import WelcomePrefetch
 
-logger = get_logger("call")
+logger = get_logger(__name__)
 
 # Said by the session's own TTS when the worker stops before the call ended (`Call.shut_down`).
 SHUTDOWN_GOODBYE: Final = "I'm sorry, I have to end this call now. Please call again. Goodbye."

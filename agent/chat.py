@@ -70,7 +70,7 @@ from agent.legacy_chat import LegacyChat, send_legacy_chat
 from agent.log import get_logger
 from agent.transcript import AGENT_SPEAKER, Transcript
 
-logger = get_logger("chat")
+logger = get_logger(__name__)
 
 TOPIC_CHAT = "lk.chat"
 TOPIC_TRANSCRIPTION = "lk.transcription"

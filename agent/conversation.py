@@ -40,7 +40,7 @@ from agent.log import get_logger
 from agent.pipeline import SttEngine, TtsEngine, tts_options
 from agent.providers import base_language
 
-logger = get_logger("conversation")
+logger = get_logger(__name__)
 
 GREETING_INSTRUCTIONS: Final = "Greet the caller now in one or two short sentences, as your instructions describe."
 REPROMPT_INSTRUCTIONS: Final = "The caller has been silent. Briefly and politely check whether they are still there."

@@ -34,7 +34,7 @@ from agent import framework
 from agent.log import get_logger
 from agent.ops import Capacity
 
-logger = get_logger("drain")
+logger = get_logger(__name__)
 
 STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 # SIGUSR1 is the framework's (a job process dumps its stacks).

@@ -34,7 +34,7 @@ from agent.log import get_logger
 from agent.ops import Capacity
 from agent.settings import Settings
 
-logger = get_logger("health")
+logger = get_logger(__name__)
 
 FRAMEWORK_HTTP_HOST: Final = "127.0.0.1"
 Readiness = Literal["ready", "unregistered", "draining", "at_capacity"]

@@ -41,7 +41,7 @@ from agent.config.collections import collection_dir
 from agent.log import get_logger
 from agent.settings import Settings, get_settings
 
-logger = get_logger("knowledge")
+logger = get_logger(__name__)
 
 SUFFIXES = (".md", ".markdown", ".txt", ".pdf")
 INDEX_DIR = ".index"

@@ -32,7 +32,7 @@ from livekit.rtc._utils import Queue
 from agent.errors import LegacyChatError
 from agent.log import get_logger
 
-logger = get_logger("chat")
+logger = get_logger(__name__)
 
 LEGACY_TOPIC: Final = "lk-chat-topic"
 SEND_WITHIN_S: Final = 10.0

@@ -1,7 +1,10 @@
 """Logging for the worker: one logger per module, per-call context, caller data redacted on every handler.
 
 Contract:
-- Messages are static strings; data goes in ``extra``.
+- Every module logs through ``logger = get_logger(__name__)``: the logger of ``agent/events/outbox.py`` is
+  ``webcall.events.outbox``, under the caller-data filter.
+- Messages are static strings; data goes in ``extra`` under plain snake_case keys (``job_id``, ``code``, ``count``),
+  caller data under ``pii.<key>``.
 - Caller data (names, numbers, prompt variables, transcripts, metadata) goes only under redactable keys: our own
   ``pii.*`` keys, the framework's PII keys (``lk.pii.*`` and the GenAI content attributes, as
   ``livekit.agents.telemetry.pii.is_pii_attribute`` decides) and the framework's keys listed in
@@ -17,10 +20,9 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Final
-
-from livekit.agents.telemetry.pii import is_pii_attribute
 
 from agent.config.call_config import CallConfig, ConfigWarning
 from agent.config.fields import GROUPS, LEAF_FIELDS
@@ -34,9 +36,16 @@ FRAMEWORK_CALLER_KEYS: Final = frozenset({"job_request", "job", "participant"})
 _CANONICAL_FIELDS: Final = frozenset(LEAF_FIELDS) | GROUPS
 
 
+@functools.cache
 def is_caller_data(key: str) -> bool:
-    """Whether a record attribute named `key` holds caller data (and is redacted)."""
-    return key.startswith(PII_PREFIX) or key in FRAMEWORK_CALLER_KEYS or is_pii_attribute(key)
+    """Whether a record attribute named `key` holds caller data (and is redacted). Cached: records have few keys."""
+    if key.startswith(PII_PREFIX) or key in FRAMEWORK_CALLER_KEYS:
+        return True
+    # Imported on first use: `agent.config` logs through this module and must not import LiveKit when loaded
+    # (``python -m agent resolve`` stays fast).
+    from livekit.agents.telemetry.pii import is_pii_attribute
+
+    return is_pii_attribute(key)
 
 
 class RedactCallerData(logging.Filter):
@@ -71,8 +80,9 @@ def install_redaction(*, enabled: bool) -> None:
 
 
 def get_logger(name: str) -> logging.Logger:
-    """The logger ``webcall.<name>``, with the caller-data filter attached."""
-    logger = logging.getLogger(f"{_ROOT}.{name}")
+    """The logger of module `name` (``__name__``): ``agent.x.y`` logs as ``webcall.x.y``; the caller-data filter
+    is attached."""
+    logger = logging.getLogger(f"{_ROOT}.{name.removeprefix('agent.')}")
     if _redactor not in logger.filters:
         logger.addFilter(_redactor)
     return logger

@@ -41,7 +41,7 @@ from agent.log import get_logger
 from agent.providers import Role
 from agent.transcript import AGENT_SPEAKER, Transcript
 
-logger = get_logger("provider_faults")
+logger = get_logger(__name__)
 
 APOLOGY: Final = "Sorry, I couldn't get an answer just now. Could you say that again?"
 GOODBYE: Final = "Sorry, I'm having technical trouble and can't go on right now. Please try again later. Goodbye."

@@ -28,7 +28,7 @@ from agent.config.call_config import CallConfig
 from agent.log import get_logger
 from agent.pipeline import SttEngine
 
-logger = get_logger("scribe")
+logger = get_logger(__name__)
 
 TOPIC_TRANSCRIPT: Final = "webcall.transcript"
 ADDRESS_NAMES: Final = ("scribe", "assistant")

@@ -20,7 +20,7 @@ from livekit import rtc
 
 from agent.log import get_logger
 
-logger = get_logger("subscriptions")
+logger = get_logger(__name__)
 
 
 class DeferredAudioSubscription:

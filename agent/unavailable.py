@@ -18,7 +18,7 @@ from agent.chat import post_notice
 from agent.log import get_logger
 from agent.pipeline import TtsEngine
 
-logger = get_logger("unavailable")
+logger = get_logger(__name__)
 
 NOTICE: Final = "Sorry, the assistant can't take this call right now. Please try again later."
 TRACK_NAME: Final = "unavailable_notice"

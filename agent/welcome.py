@@ -23,7 +23,7 @@ from agent.log import get_logger
 from agent.pipeline import TtsEngine
 from agent.settings import Settings
 
-logger = get_logger("welcome")
+logger = get_logger(__name__)
 
 
 class WelcomePrefetch:

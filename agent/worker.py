@@ -45,7 +45,7 @@ from agent.subscriptions import DeferredAudioSubscription
 from agent.unavailable import NOTICE, tell_caller
 from agent.welcome import WelcomePrefetch
 
-logger = get_logger("worker")
+logger = get_logger(__name__)
 
 AGENT_DISPLAY_NAME: Final = "AI assistant"
 

@@ -39,7 +39,7 @@ from agent.ops import Capacity
 from agent.settings import Settings, get_settings, secret_value
 from agent.worker import build_server, participant_identity
 
-logger = get_logger("worker_commands")
+logger = get_logger(__name__)
 
 DEFAULT_HEALTH_PORT: Final = 8081
 

@@ -19,7 +19,6 @@ call runs on the profile. The module logs one record per call with the dialect, 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +37,10 @@ from agent.config.prompts import read_prompt
 from agent.config.templating import MAX_CALLER_VALUE_CHARS, caller_text, cut, render, with_data_note
 from agent.config.voices import load_voice_table
 from agent.errors import DialectError, MetadataError, TemplateError
+from agent.log import get_logger
 from agent.settings import Dialect, Settings
 
-logger = logging.getLogger("agent.config")
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,16 +61,14 @@ def resolve_call(sources: CallSources, *, settings: Settings) -> CallConfig:
     except Exception as exc:
         # The last line of defence, for a bug rather than bad input (bad input is handled above): the call still
         # gets a config. Only the exception's type is logged; its text could hold input.
-        logger.error(
-            "call config resolution failed; built-in defaults used", extra={"webcall.error": type(exc).__name__}
-        )
+        logger.error("call config resolution failed; built-in defaults used", extra={"error": type(exc).__name__})
         return _built_in(settings).model_copy(update={"warnings": (warn("invalid_value", "config"),)})
     logger.info(
         "call config resolved",
         extra={
-            "webcall.dialect": config.dialect,
-            "webcall.profile": config.profile,
-            "webcall.warnings": [w.code for w in config.warnings],
+            "dialect": config.dialect,
+            "profile": config.profile,
+            "warnings": [w.code for w in config.warnings],
         },
     )
     return config

@@ -27,7 +27,7 @@ from agent.events.policy import Delivery, DeliveryPolicy, Verdict
 from agent.events.webhook import WebhookSender
 from agent.log import get_logger
 
-logger = get_logger("events.webhook")
+logger = get_logger(__name__)
 
 
 class WebhookSink:

@@ -52,7 +52,7 @@ from agent.log import get_logger
 from agent.settings import Settings
 from agent.transcript import AGENT_SPEAKER, Transcript
 
-logger = get_logger("events")
+logger = get_logger(__name__)
 
 MAX_CONFIG_EVENTS = 20
 

@@ -15,7 +15,7 @@ from typing import Final
 
 from agent.log import get_logger
 
-logger = get_logger("events.outbox")
+logger = get_logger(__name__)
 
 # Longer than any send by far (the live policy's budget is 10 s); the same in every process sharing the directory.
 LEASE_S: Final = 300.0

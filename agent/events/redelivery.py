@@ -39,7 +39,7 @@ from agent.settings import Settings
 if TYPE_CHECKING:
     from livekit.agents import AgentServer
 
-logger = get_logger("events.redelivery")
+logger = get_logger(__name__)
 
 RETENTION_S: Final = 7 * 86_400.0
 

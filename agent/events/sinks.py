@@ -23,7 +23,7 @@ from agent.events.webhook import WebhookSender, url_refusal
 from agent.log import get_logger
 from agent.settings import Settings, secret_value
 
-logger = get_logger("events")
+logger = get_logger(__name__)
 
 
 class Sink(Protocol):

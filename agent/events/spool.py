@@ -16,7 +16,7 @@ from agent.events.files import write_atomically
 from agent.events.payload import Event
 from agent.log import get_logger
 
-logger = get_logger("events.spool")
+logger = get_logger(__name__)
 
 
 class SpoolSink:

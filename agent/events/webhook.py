@@ -22,7 +22,7 @@ from agent.events.payload import Event
 from agent.events.signing import Signer
 from agent.log import get_logger
 
-logger = get_logger("events.webhook")
+logger = get_logger(__name__)
 
 USER_AGENT: Final = "webcall-agent"
 

@@ -9,7 +9,6 @@ call that starts with the wrong voice beats one that fails to start). Output is 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import threading
 from dataclasses import dataclass, replace
@@ -20,9 +19,10 @@ from livekit.agents import APIConnectOptions, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 
+from agent.log import get_logger
 from agent.providers import TTS
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 VOICE = TTS["piper"].default_voice
 SAMPLE_RATE = 22050

@@ -8,7 +8,6 @@ is English only, so any other requested language is transcribed as English (and 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import threading
 from functools import cache
@@ -21,10 +20,12 @@ from livekit.agents.language import LanguageCode
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer
 
+from agent.log import get_logger
+
 # the model is a local directory; nothing may look it up on a model hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 MODEL_NAME = "tiny.en"
 SAMPLE_RATE = 16000

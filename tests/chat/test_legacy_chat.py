@@ -101,7 +101,7 @@ async def test_in_a_two_party_call_another_participants_legacy_message_is_not_an
 async def test_an_old_lk_chat_topic_packet_is_logged_once_as_ignored_and_a_flagged_copy_not_at_all(
     sandbox_server: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="webcall.chat")
+    caplog.set_level(logging.INFO, logger="webcall.legacy_chat")
     async with room_call(sandbox_server) as call:
         copy = json.dumps({"id": "1", "timestamp": 1, "message": "hi", "ignoreLegacy": True})
         await call.caller.local_participant.publish_data(copy, topic="lk-chat-topic")

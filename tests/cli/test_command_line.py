@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,20 @@ def test_help_imports_no_command_module() -> None:
         "print(sorted(m for m in sys.modules if m.startswith(('livekit', 'agent.', 'prometheus_client'))))\n"
     )
     assert python_output(probe) == "['agent.cli']"
+
+
+def test_resolve_runs_without_importing_livekit(tmp_path: Path) -> None:
+    # `resolve` is pure: no LiveKit import (seconds), though the resolver logs through the redacting loggers.
+    job = tmp_path / "job.json"
+    job.write_text('{"agent_id": "nobody"}')
+    probe = (
+        "import contextlib, io, sys\n"
+        "from agent import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = cli.main(['resolve', '--job-metadata', {str(job)!r}])\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'livekit', 'prometheus_client'}))\n"
+    )
+    assert python_output(probe) == "0 []"
 
 
 @pytest.mark.parametrize("command", EXPECTED_COMMANDS)

@@ -110,7 +110,7 @@ def test_resolve_always_yields_a_valid_config(
     job: str | None, room: str | None, participant: str | None, attributes: dict[str, str], room_name: str | None
 ) -> None:
     errors = ErrorRecords()
-    logger = logging.getLogger("agent.config")
+    logger = logging.getLogger("webcall.config.resolve")
     logger.addHandler(errors)
     try:
         config = resolve_call(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,14 +21,26 @@ from agent.log import (
     warning_fields,
 )
 
-MODULES = ["agent.chat", "agent.knowledge", "agent.subscriptions", "agent.worker", "agent.call", "agent.conversation"]
+AGENT = Path(__file__).resolve().parents[2] / "agent"
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(AGENT.parent).with_suffix("").parts)
+
+
+# Every module of agent/ that logs: it has a module-level `logger`.
+MODULES = sorted(_module(p) for p in AGENT.rglob("*.py") if re.search(r"^logger = ", p.read_text(), re.M))
+
+
+def test_every_module_that_logs_is_found() -> None:
+    assert {"agent.chat", "agent.config.resolve", "agent.events.locks", "agent.offline.whisper_stt"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=MODULES)
 def test_a_module_logger_is_named_webcall_and_redacts_caller_data(module: str) -> None:
     logger = importlib.import_module(module).logger
     assert isinstance(logger, logging.Logger)
-    assert logger.name.startswith("webcall.")
+    assert logger.name == "webcall." + module.removeprefix("agent.")
     record = logger.makeRecord(
         logger.name, logging.INFO, __file__, 1, "caller joined", (), None, extra={"pii.x": "Ana"}
     )
@@ -114,3 +128,10 @@ def test_a_warning_naming_an_input_key_logs_it_under_a_redacted_key() -> None:
         "code": "caller_not_allowed",
         "pii.field": "variables.ana_4111",
     }
+
+
+def test_no_module_makes_a_logger_of_its_own_outside_get_logger() -> None:
+    # The framework's loggers (livekit.*) and the root logger are configured, never logged to, by our modules.
+    own = re.compile(r"logging\.getLogger\((?!\)|\"livekit)")
+    makers = [_module(p) for p in AGENT.rglob("*.py") if p.name != "log.py" and own.search(p.read_text())]
+    assert makers == []
