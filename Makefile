@@ -7,13 +7,20 @@ STAMP := $(VENV)/.installed
 .PHONY: setup run test check lint types unit e2e lock bench
 
 K8S_VALIDATE := deploy/k8s/validate/node_modules/.installed
+WHEELHOUSE := .cache/wheelhouse
 
-setup: $(STAMP) $(K8S_VALIDATE)
+setup: $(STAMP) $(K8S_VALIDATE) $(WHEELHOUSE)/.downloaded
 
 # The CRD validators the manifest tests use (npm, pinned by the lock).
 $(K8S_VALIDATE): deploy/k8s/validate/package-lock.json
 	npm ci --prefix deploy/k8s/validate --no-audit --no-fund --loglevel=error
 	touch $(K8S_VALIDATE)
+
+# The image's packages as wheels, hashes checked: tests/image builds the image's venv from them, offline (the tests
+# run in a network namespace).
+$(WHEELHOUSE)/.downloaded: requirements-runtime.lock | $(STAMP)
+	$(PY) -m pip download -q --require-hashes --no-deps -r requirements-runtime.lock -d $(WHEELHOUSE)
+	touch $@
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -55,5 +62,10 @@ check: lint types
 
 test: check
 
+# requirements.lock: every package of the dev venv ('.[offline,sandbox,dev]'), as installed. requirements-runtime.lock:
+# the image's packages only (the runtime and offline extra), with hashes, at the versions requirements.lock pins
+# (`--constraint`), so the image runs what the tests ran; the image installs it with `pip install --require-hashes`.
 lock:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+	$(PY) -m uv pip compile pyproject.toml --extra offline --constraint requirements.lock --generate-hashes \
+	  --python-version 3.11 --python-platform linux --no-header --quiet --output-file requirements-runtime.lock

@@ -4,6 +4,8 @@ livekit-agents has no public API for these, and a private name can change in any
 reached only through this module, and ``tests/worker/test_framework.py`` fails loudly when `FRAMEWORK_VERSION`
 is not the installed version or a name moved, so an upgrade is a deliberate, reviewed step.
 
+- `warm_rtc`: loads and starts the WebRTC library of this process now (livekit-rtc's ``FfiClient``, in a private
+  module); otherwise the first room of a job process does, on the call's event loop.
 - `warm_tls`: builds the TLS context of the framework's shared aiohttp session now (``http_context`` caches it per
   process); otherwise the first call of a job process pays for parsing the CA bundle on its event loop.
 - `setup_logging`: the framework's log handler (JSON or colored), as its ``start``/``dev`` commands install it. The
@@ -31,8 +33,14 @@ from livekit.agents.cli import log as framework_log
 from livekit.agents.ipc.job_proc_executor import ProcJobExecutor
 from livekit.agents.tts._provider_format import TranscriptMarkupStripper
 from livekit.agents.utils import http_context
+from livekit.rtc._ffi_client import FfiClient
 
 FRAMEWORK_VERSION: Final = "1.8.9"
+
+
+def warm_rtc() -> None:
+    """Load and initialize this process's WebRTC FFI library (livekit-rtc makes it on first use otherwise)."""
+    FfiClient.instance  # noqa: B018 - the property's side effect is the point
 
 
 def warm_tls() -> None:

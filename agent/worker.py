@@ -27,7 +27,6 @@ from livekit import rtc
 from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, JobRequest, llm, tokenize
 from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.worker import ServerEnvOption
-from livekit.rtc._ffi_client import FfiClient
 
 from agent import drain, framework, metrics, pipeline
 from agent.call import Call, resolve
@@ -85,7 +84,7 @@ def prewarm(proc: JobProcess) -> None:
     llm.ChatContext.empty().add_message(role="system", content="warm")
     framework.warm_tls()
     tokenize.basic.hyphenate_word("warm")
-    FfiClient.instance  # noqa: B018 - loads and initializes the WebRTC FFI library of this process now
+    framework.warm_rtc()
 
 
 def participant_identity(job_id: str, *, agent_name: str) -> str:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import ssl
 from importlib.metadata import version
 from typing import Any
 
-from livekit.agents import AgentServer, stt, tts
+from livekit.agents import AgentServer, llm, stt, tts
 from livekit.agents.cli import log as framework_log
 from livekit.agents.ipc import proc_pool
 from livekit.agents.ipc.job_proc_executor import ProcJobExecutor
+from livekit.agents.job import RunningJobInfo
 from livekit.agents.utils import http_context
+from livekit.rtc._ffi_client import FfiClient
 
 from agent import framework
 
@@ -26,6 +29,12 @@ def test_the_tls_context_of_the_shared_http_session_is_built_by_the_private_fact
     framework.warm_tls()
 
 
+def test_warming_the_rtc_library_makes_the_process_ffi_client_that_rooms_use() -> None:
+    framework.warm_rtc()
+    assert isinstance(FfiClient._instance, FfiClient)
+    assert FfiClient.instance is FfiClient._instance
+
+
 def test_the_log_setup_takes_the_level_and_the_colored_and_console_switches() -> None:
     parameters = list(inspect.signature(framework_log.setup_logging).parameters)
     assert parameters[:3] == ["log_level", "devmode", "console"]
@@ -35,6 +44,12 @@ def test_the_process_pool_lists_its_executors_and_a_process_executor_has_a_pid_a
     assert isinstance(inspect.getattr_static(proc_pool.ProcPool, "processes"), property)
     assert isinstance(inspect.getattr_static(ProcJobExecutor, "pid"), property)
     assert isinstance(inspect.getattr_static(ProcJobExecutor, "running_job"), property)
+
+
+def test_a_running_server_keeps_its_process_pool_where_job_processes_reads_it() -> None:
+    # `job_processes` reads it with a default (no pool before the server runs): a rename would silently list none.
+    assert "self._proc_pool = ipc.proc_pool.ProcPool(" in inspect.getsource(AgentServer.run)
+    assert "fake_job" in {field.name for field in dataclasses.fields(RunningJobInfo)}
 
 
 def test_an_idle_server_has_no_job_process_to_signal() -> None:
@@ -58,6 +73,13 @@ def test_a_fallback_stt_chain_lists_its_providers_in_order() -> None:
     assert framework.fallback_members(adapter) == (first, second)
 
 
+def test_a_fallback_llm_chain_lists_its_providers_in_order() -> None:
+    first, second = _Thinking(), _Thinking()
+    adapter = llm.FallbackAdapter([first, second])
+    assert framework.fallback_members(adapter) == (first, second)
+    assert adapter._llm_instances == [first, second]
+
+
 def test_markup_is_stripped_as_the_transcript_sinks_strip_it() -> None:
     assert framework.strip_markup('Hello <break time="1s"/> there. ') == "Hello there."
     assert framework.strip_markup("plain text") == "plain text"
@@ -76,6 +98,11 @@ class _Hearing(stt.STT[Any]):
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=False))
 
     async def _recognize_impl(self, buffer: Any, *, language: Any = None, conn_options: Any = None) -> stt.SpeechEvent:
+        raise NotImplementedError
+
+
+class _Thinking(llm.LLM[Any]):
+    def chat(self, **kwargs: Any) -> llm.LLMStream:
         raise NotImplementedError
 
 
