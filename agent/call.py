@@ -36,7 +36,7 @@ from agent.config.resolve import CallSources
 from agent.conversation import CallLimits, WebcallAgent, aec_warmup, ambience_player, turn_handling
 from agent.deployment import resolve_for_deployment
 from agent.events import CallEvents
-from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, tools_for
+from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, KnowledgeBase, tools_for
 from agent.log import get_logger
 from agent.provider_faults import ProviderFaults
 from agent.scribe import Scribe, address_names, is_addressed
@@ -123,10 +123,11 @@ class Call:
         settings: Settings,
         shared: pipeline.Shared,
         welcome: WelcomePrefetch,
+        knowledge: KnowledgeBase | None = None,
     ) -> Call:
-        """The call's session and agent, from the final config and its providers."""
+        """The call's session and agent, from the final config, its providers and its knowledge base."""
         session = make_session(config, built=built, vad_model=shared.vad)
-        tools: list[llm.Tool | llm.Toolset] = list(tools_for(config, settings=settings))
+        tools: list[llm.Tool | llm.Toolset] = list(tools_for(knowledge))
         agent = WebcallAgent(
             config=config,
             tools=tools,

@@ -3,31 +3,36 @@
 `knowledge.py` owns reading collections (Markdown, plain text, PDF), cutting them into passages, the BM25 index
 (`bm25s`), its cache, and the `search_knowledge` tool the LLM calls. Contract with the worker:
 
-    tools_for(config) -> list[FunctionTool]    empty when the call selects no collection
+    load_all(settings) -> dict[id, Collection]                  every collection, once per process, before any call
+    await knowledge_for(config, loaded=...) -> KnowledgeBase    the call's, from those (None: it selects none)
+    tools_for(knowledge) -> list[FunctionTool]                  empty without a knowledge base
 
 Passages are ~600 characters cut on paragraph boundaries (Markdown headings start a new passage and are carried
 into each passage under them, so a passage says what it is about). Each passage has a stable source id,
 ``<collection>/<relative path>#<n>``; the tool returns passages with their ids and the agent is instructed to cite
 only ids it was given (`KNOWLEDGE_INSTRUCTIONS`).
 
-Indexing happens once per process per collection (`load_collection` is cached and keyed by the collection's file
-fingerprint, so an edited collection is re-indexed), or ahead of time with ``python -m agent index``, which writes
-`<collection>/.index/` (the bm25s arrays and the passages); a saved index is used when its fingerprint matches the
-files, otherwise the collection is indexed in memory. Why BM25 and not an embedding model is measured in
-`bench/knowledge.py`.
+Nothing is read, parsed or indexed in a call's path. The image indexes every collection at build
+(``python -m agent index`` writes `<collection>/.index/`: the bm25s arrays and the passages); the forkserver loads
+them all once (`agent.preload`), so job processes share them, and each job process's prewarm takes them with
+`load_all` (`load_collection` is cached and keyed by the collection's content fingerprint; a saved index is used when
+its fingerprint matches the files, otherwise the collection is indexed in memory there). A call's collection that
+was not loaded (added since the process started) is loaded on a thread, never on the call's event loop. Why BM25
+and not an embedding model is measured in `bench/knowledge.py`.
 
-Unknown ids: `unknown_ids(config)` lists them; `tools_for` logs one `unknown_knowledge_base` warning per call (no
-id in the message) and goes on with the collections it has.
+Unknown ids: `knowledge_for` logs one `unknown_knowledge_base` warning per call (a count, no id) and goes on with
+the collections it has; the resolver puts one warning per unknown id in the call's config.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import re
 import threading
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,11 +227,15 @@ def collection_files(directory: Path) -> list[Path]:
 
 
 def fingerprint(directory: Path) -> str:
-    """Changes whenever a document of the collection is added, removed or edited."""
+    """Changes whenever a document of the collection is added, removed, renamed or edited.
+
+    Of the files' content, not their times: an index saved at image build stays valid in the image, where copying
+    the files between stages or a fresh checkout may set other modification times.
+    """
     digest = hashlib.sha256()
     for path in collection_files(directory):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(directory).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -265,9 +274,7 @@ def load_collection(collection_id: str, *, root: Path) -> Collection | None:
         cached = _cache.get(key)
         if cached is not None and cached[0] == print_:
             return cached[1]
-        collection = Collection.load_saved(
-            collection_id=collection_id, directory=directory / INDEX_DIR, fingerprint=print_
-        ) or Collection.build(
+        collection = _saved(collection_id, directory=directory, fingerprint=print_) or Collection.build(
             collection_id=collection_id, passages=read_collection(directory, collection_id=collection_id)
         )
         _cache[key] = (print_, collection)
@@ -275,6 +282,36 @@ def load_collection(collection_id: str, *, root: Path) -> Collection | None:
             "knowledge collection loaded", extra={"collection": collection_id, "passages": len(collection.passages)}
         )
         return collection
+
+
+def _saved(collection_id: str, *, directory: Path, fingerprint: str) -> Collection | None:
+    try:
+        return Collection.load_saved(
+            collection_id=collection_id, directory=directory / INDEX_DIR, fingerprint=fingerprint
+        )
+    except Exception:
+        # A damaged saved index is indexed again: loading runs in the forkserver and in prewarm, where an error would
+        # leave the worker without job processes.
+        logger.warning("knowledge index unreadable, indexing again", extra={"collection": collection_id})
+        return None
+
+
+def collection_ids(root: Path) -> list[str]:
+    """Every collection under `root`, by id, sorted."""
+    if not root.is_dir():
+        return []
+    return sorted(path.name for path in root.iterdir() if collection_dir(path.name, root=root) is not None)
+
+
+def load_all(settings: Settings | None = None) -> dict[str, Collection]:
+    """Every collection of the deployment, by id, for a process to keep before it takes a call.
+
+    Blocking (it reads every document, and parses them where no saved index matches): for prewarm and preload, or a
+    thread.
+    """
+    root = knowledge_root(settings)
+    loaded = {cid: load_collection(cid, root=root) for cid in collection_ids(root)}
+    return {cid: collection for cid, collection in loaded.items() if collection is not None}
 
 
 def index_collection(collection_id: str, *, root: Path) -> Collection:
@@ -321,21 +358,24 @@ class KnowledgeBase:
         return "\n\n".join(parts)
 
 
-def unknown_ids(config: CallConfig, *, settings: Settings | None = None) -> tuple[str, ...]:
-    root = knowledge_root(settings)
-    return tuple(kb for kb in config.knowledge_base_ids if collection_dir(kb, root=root) is None)
-
-
-def knowledge_for(config: CallConfig, *, settings: Settings | None = None) -> KnowledgeBase | None:
-    """The call's knowledge base, or None when it selects no known collection."""
+async def knowledge_for(
+    config: CallConfig, *, loaded: Mapping[str, Collection], settings: Settings | None = None
+) -> KnowledgeBase | None:
+    """The call's knowledge base from the collections its process loaded (`load_all`), or None when it selects no
+    known collection. One the process has not loaded is looked for on a thread."""
     if not config.knowledge_base_ids:
         return None
-    root = knowledge_root(settings)
-    missing = unknown_ids(config, settings=settings)
+    found: list[Collection] = []
+    for kb in config.knowledge_base_ids:
+        collection = loaded.get(kb)
+        if collection is None:
+            collection = await asyncio.to_thread(load_collection, kb, root=knowledge_root(settings))
+        if collection is not None:
+            found.append(collection)
+    missing = len(config.knowledge_base_ids) - len(found)
     if missing:
-        logger.warning("unknown_knowledge_base", extra={"code": "unknown_knowledge_base", "count": len(missing)})
-    collections = [c for kb in config.knowledge_base_ids if (c := load_collection(kb, root=root)) is not None]
-    return KnowledgeBase(collections) if collections else None
+        logger.warning("unknown_knowledge_base", extra={"code": "unknown_knowledge_base", "count": missing})
+    return KnowledgeBase(found) if found else None
 
 
 def search_tool(knowledge: KnowledgeBase) -> llm.FunctionTool[..., Awaitable[str]]:
@@ -357,9 +397,8 @@ def search_tool(knowledge: KnowledgeBase) -> llm.FunctionTool[..., Awaitable[str
     return llm.function_tool(search_knowledge)
 
 
-def tools_for(config: CallConfig, *, settings: Settings | None = None) -> list[llm.FunctionTool[..., Awaitable[str]]]:
-    """The retrieval tool for the call's collections (none if it selects none). Unknown ids are warned and skipped."""
-    knowledge = knowledge_for(config, settings=settings)
+def tools_for(knowledge: KnowledgeBase | None) -> list[llm.FunctionTool[..., Awaitable[str]]]:
+    """The retrieval tool over a call's knowledge base (none without one)."""
     return [search_tool(knowledge)] if knowledge is not None else []
 
 
@@ -373,9 +412,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root: Path = args.root or knowledge_root()
-    ids: list[str] = list(args.ids)
-    if not ids and root.is_dir():
-        ids = sorted(p.name for p in root.iterdir() if collection_dir(p.name, root=root) is not None)
+    ids: list[str] = list(args.ids) or collection_ids(root)
     status = 0
     for collection_id in ids:
         try:

@@ -11,7 +11,9 @@ Before, every job process did this in its ``setup_fnc`` (or its first call did),
   of CPU a process on the 2-vCPU box;
 - the transcript hyphenation table, the agent profiles, voices and prompt files a first ``resolve_call`` reads, the
   chat message model's pydantic schema, and the signature pydantic inspects on the first ``AgentConfigUpdate`` (the
-  session's start makes one).
+  session's start makes one);
+- every knowledge collection (its saved index, or indexed here), in `agent.knowledge`'s process cache, where each
+  job process's prewarm (`knowledge.load_all`) finds it: one copy for all job processes, none built in a call.
 
 Each process then only makes what cannot cross a fork: the VAD's onnxruntime session, the HTTP clients (their
 connection pools belong to one event loop) and the WebRTC FFI client (threads). Nothing here starts a thread or keeps
@@ -25,9 +27,12 @@ from typing import Final
 
 from livekit.agents import llm, tokenize
 
-from agent import framework, pipeline
+from agent import framework, knowledge, pipeline
 from agent.config.resolve import CallSources, resolve_call
+from agent.log import get_logger
 from agent.settings import get_settings
+
+logger = get_logger("prefork")
 
 LAZY_MODULES: Final = (
     "anyio._backends._asyncio",
@@ -56,6 +61,12 @@ def warm() -> None:
     resolve_call(CallSources(), settings=get_settings())
     llm.ChatContext.empty().add_message(role="system", content="warm")
     llm.AgentConfigUpdate(instructions="warm")
+    try:
+        knowledge.load_all()
+    except Exception:
+        # An error here would end the forkserver and every job process with it; each job process's prewarm loads
+        # the collections again and reports what fails.
+        logger.warning("knowledge collections not preloaded", exc_info=True)
 
 
 warm()

@@ -28,7 +28,7 @@ from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, J
 from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.worker import ServerEnvOption
 
-from agent import drain, framework, metrics, pipeline
+from agent import drain, framework, knowledge, metrics, pipeline
 from agent.call import Call, resolve
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
@@ -73,13 +73,15 @@ def prewarm(proc: JobProcess) -> None:
     ``bench/dispatch_latency.py``): the TLS context of the shared aiohttp session (hundreds of ms on a busy 2-core
     machine), the transcript hyphenation table, the agent profiles, voice table and prompt files that the first
     ``resolve_call`` reads (13 ms of YAML per call, twice before the welcome), and the chat message model, whose
-    pydantic schema is built on first use, in the session's start.
+    pydantic schema is built on first use, in the session's start. Every knowledge collection is taken here
+    (the ones the forkserver loaded, `agent.prefork`; a changed one is indexed now), never in a call's path.
     """
     drain.ignore_stop_signals()
     settings = get_settings()
     # This process's one root handler is the IPC queue to the main process: caller data is redacted before it.
     install_redaction(enabled=settings.redact_caller_data)
     proc.userdata["shared"] = pipeline.load_shared(settings)
+    proc.userdata["knowledge"] = knowledge.load_all(settings)
     resolve_call(CallSources(), settings=settings)
     llm.ChatContext.empty().add_message(role="system", content="warm")
     framework.warm_tls()
@@ -213,7 +215,19 @@ async def entrypoint(ctx: JobContext) -> None:
         await _unserved(ctx, config=config, settings=settings, shared=shared)
         return
     metrics.watch_providers({"stt": built.stt, "llm": built.llm, "tts": built.tts})
-    call = Call.build(ctx, config=config, built=built, caller=caller, settings=settings, shared=shared, welcome=welcome)
+    knowledge_base = await knowledge.knowledge_for(
+        config, loaded=ctx.proc.userdata.get("knowledge", {}), settings=settings
+    )
+    call = Call.build(
+        ctx,
+        config=config,
+        built=built,
+        caller=caller,
+        settings=settings,
+        shared=shared,
+        welcome=welcome,
+        knowledge=knowledge_base,
+    )
     timeline.mark("built")
     try:
         await call.start()

@@ -29,7 +29,9 @@ def tool_then_answer(ctx: llm.ChatContext) -> Reply:
 async def test_a_knowledge_answer_to_a_typed_question_is_given_in_text_without_speech(tmp_path: Path) -> None:
     shutil.copytree(SAMPLES, tmp_path / "knowledge", ignore=shutil.ignore_patterns(".index"))
     settings = Settings(WEBCALL_CONFIG_DIR=str(tmp_path))
-    tools = knowledge.tools_for(CallConfig(knowledge_base_ids=("clinic",)), settings=settings)
+    loaded = knowledge.load_all(settings)
+    base = await knowledge.knowledge_for(CallConfig(knowledge_base_ids=("clinic",)), loaded=loaded, settings=settings)
+    tools = knowledge.tools_for(base)
     llm_ = ScriptedLLM(policy=tool_then_answer)
     async with in_process_call(llm=llm_) as call:
         await call.session.current_agent.update_tools(list(tools))

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -99,11 +103,17 @@ def test_the_index_command_fails_on_an_unknown_collection(root: Path) -> None:
     assert cli.main(["index", "--root", str(root), "no-such-collection"]) == 1
 
 
-def test_a_call_without_knowledge_base_ids_gets_no_tool(settings: Settings) -> None:
-    assert knowledge.tools_for(CallConfig(), settings=settings) == []
+async def tools_of(config: CallConfig, settings: Settings) -> list[llm.FunctionTool[..., Awaitable[str]]]:
+    """The call's tools as the worker makes them: from what its process loaded at start."""
+    loaded = knowledge.load_all(settings)
+    return knowledge.tools_for(await knowledge.knowledge_for(config, loaded=loaded, settings=settings))
 
 
-def test_unknown_ids_are_warned_about_and_the_known_ones_still_work(settings: Settings) -> None:
+async def test_a_call_without_knowledge_base_ids_gets_no_tool(settings: Settings) -> None:
+    assert await tools_of(CallConfig(), settings) == []
+
+
+async def test_unknown_ids_are_warned_about_and_the_known_ones_still_work(settings: Settings) -> None:
     config = CallConfig(knowledge_base_ids=("nope", "clinic", "../clinic"))
     # The resolver's warnings for the call's ids (`agent.config.resolve`).
     warnings = unknown_collection_warnings(config.knowledge_base_ids, root=knowledge.knowledge_root(settings))
@@ -112,16 +122,16 @@ def test_unknown_ids_are_warned_about_and_the_known_ones_still_work(settings: Se
         ("unknown_knowledge_base", "knowledge_base_ids[2]"),
     ]
     assert all("nope" not in w.message for w in warnings)
-    tools = knowledge.tools_for(config, settings=settings)
+    tools = await tools_of(config, settings)
     assert [t.id for t in tools] == ["search_knowledge"]
 
 
-def test_only_unknown_ids_give_no_tool_and_no_error(settings: Settings) -> None:
-    assert knowledge.tools_for(CallConfig(knowledge_base_ids=("nope",)), settings=settings) == []
+async def test_only_unknown_ids_give_no_tool_and_no_error(settings: Settings) -> None:
+    assert await tools_of(CallConfig(knowledge_base_ids=("nope",)), settings) == []
 
 
 async def test_the_tool_returns_passages_with_their_source_ids(settings: Settings) -> None:
-    (tool,) = knowledge.tools_for(CallConfig(knowledge_base_ids=("clinic", "returns")), settings=settings)
+    (tool,) = await tools_of(CallConfig(knowledge_base_ids=("clinic", "returns")), settings)
     assert isinstance(tool, llm.FunctionTool)
     result = await tool("visitor code for the garage")
     assert "[clinic/parking-and-access.pdf#0]" in result
@@ -132,7 +142,7 @@ async def test_the_tool_returns_passages_with_their_source_ids(settings: Setting
 
 
 async def test_the_tool_says_so_when_nothing_matches(settings: Settings) -> None:
-    (tool,) = knowledge.tools_for(CallConfig(knowledge_base_ids=("returns",)), settings=settings)
+    (tool,) = await tools_of(CallConfig(knowledge_base_ids=("returns",)), settings)
     assert "No passage" in await tool("zeppelin quasar")
 
 
@@ -162,3 +172,75 @@ def test_unicode_documents_and_queries_work(tmp_path: Path) -> None:
     collection = knowledge.load_collection("kb", root=tmp_path)
     assert collection is not None
     assert "Öffnungszeiten" in collection.search("öffnungszeiten")[0].passage.text
+
+
+def test_a_process_loads_every_collection_before_any_call(settings: Settings) -> None:
+    loaded = knowledge.load_all(settings)
+    assert sorted(loaded) == ["clinic", "returns"]
+    assert "PELICAN-7731" in loaded["clinic"].search("garage barrier code")[0].passage.text
+
+
+def never(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("a call read, parsed or indexed a collection")
+
+
+async def test_a_call_gets_its_knowledge_from_what_its_process_loaded_and_reads_no_file(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = knowledge.load_all(settings)
+    for name in ("read_document", "fingerprint", "load_collection"):
+        monkeypatch.setattr(knowledge, name, never)
+    monkeypatch.setattr(knowledge.Collection, "build", never)
+    monkeypatch.setattr(knowledge.Collection, "load_saved", never)
+    base = await knowledge.knowledge_for(CallConfig(knowledge_base_ids=("clinic",)), loaded=loaded, settings=settings)
+    assert base is not None
+    assert base.collections == (loaded["clinic"],)
+    (tool,) = knowledge.tools_for(base)
+    assert "PELICAN-7731" in await tool("visitor code for the garage")
+
+
+async def test_a_collection_its_process_did_not_load_is_read_on_a_thread_not_the_event_loop(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readers: set[int] = set()
+    read = knowledge.read_document
+
+    def recorded(path: Path) -> str:
+        readers.add(threading.get_ident())
+        return read(path)
+
+    monkeypatch.setattr(knowledge, "read_document", recorded)
+    base = await knowledge.knowledge_for(CallConfig(knowledge_base_ids=("returns",)), loaded={}, settings=settings)
+    assert base is not None
+    assert "30 days" in base.search("how many days to return an item")[0].passage.text
+    assert readers
+    assert threading.get_ident() not in readers
+
+
+def test_a_damaged_saved_index_is_indexed_again(root: Path) -> None:
+    assert cli.main(["index", "--root", str(root), "returns"]) == 0
+    (root / "returns" / ".index" / "passages.json").write_text("{not json", encoding="utf-8")
+    collection = knowledge.load_collection("returns", root=root)
+    assert collection is not None
+    assert "30 days" in collection.search("how many days to return an item")[0].passage.text
+
+
+def test_the_forkserver_preload_fills_the_cache_job_processes_take_their_collections_from(root: Path) -> None:
+    # What the forkserver imports (`agent.prefork`), then what a job process forked from it does in prewarm, with
+    # every way of reading or indexing a collection made to fail.
+    script = """
+import agent.prefork
+from agent import knowledge
+
+def never(*args, **kwargs):
+    raise AssertionError("indexed after the preload")
+
+knowledge.read_document = knowledge.Collection.build = knowledge.Collection.load_saved = never
+print(sorted(knowledge.load_all()))
+"""
+    env = {**os.environ, "WEBCALL_CONFIG_DIR": str(root.parent), "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "['clinic', 'returns']"

@@ -150,6 +150,7 @@ def test_prewarm_reads_the_agent_profiles_before_any_job(monkeypatch: pytest.Mon
     prewarm(proc)
     assert isinstance(proc.userdata["shared"], pipeline.Shared)
     assert load_profiles.cache_info().currsize == 1  # the call's resolve_call reads no YAML
+    assert sorted(proc.userdata["knowledge"]) == ["clinic", "returns"]  # the call indexes no collection
     get_settings.cache_clear()
 
 
