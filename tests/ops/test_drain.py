@@ -1,6 +1,6 @@
-"""SIGTERM drains the worker through the sandbox: no new job is taken, live calls go on until their callers leave,
-their ``call.ended`` reaches the webhook, and the worker exits 0. Past the drain timeout, or at a second SIGTERM,
-each remaining call hears a goodbye and ends with reason ``shutdown``."""
+"""SIGTERM drains the worker through the sandbox: ``/ready`` fails at once, no new job is taken, live calls go on
+until their callers leave, their ``call.ended`` reaches the webhook, and the worker exits 0. Past the drain timeout,
+or at a second SIGTERM, each remaining call hears a goodbye and ends with reason ``shutdown``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from livekit import api
 from agent.call import SHUTDOWN_GOODBYE
 from tests.e2e.stack import agent_identities, dispatch, room_name, until
 from tests.ops.pool import Pool, answered
+from tests.ops.scrape import get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -28,6 +29,8 @@ async def test_sigterm_to_the_process_group_drains_two_live_calls_and_exits_zero
         # What an init system does: every process of the group, the job processes of both calls included.
         worker.stop(whole_group=True)
         await worker.process.wait_for_log("draining", within_s=10)
+        # Readiness fails as the drain starts, while both calls are still live (the pod leaves the Service at once).
+        assert await get(worker.process.health_url("/ready")) == (503, "draining")
 
         late = room_name("drain-late")
         await pool.lk.room.create_room(api.CreateRoomRequest(name=late))
