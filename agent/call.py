@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
 
 from livekit import rtc
@@ -41,6 +41,7 @@ from agent.log import get_logger
 from agent.provider_faults import ProviderFaults
 from agent.scribe import Scribe, address_names, is_addressed
 from agent.settings import Settings
+from agent.tasks import TaskSet
 from agent.welcome import WelcomePrefetch
 
 logger = get_logger(__name__)
@@ -108,7 +109,7 @@ class Call:
         self._ambience: BackgroundAudioPlayer | None = None
         self._scribe: Scribe | None = None
         self._events: CallEvents | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         # How `Call.of` finds this call from the job in ``on_session_end``.
         session.userdata = self
 
@@ -188,7 +189,7 @@ class Call:
     def shut_down(self) -> None:
         """The worker is stopping (`agent.drain`): a short goodbye, then the call ends with reason ``shutdown``."""
         self.end_reason.note("shutdown")
-        self._spawn(self._say_goodbye())
+        self._tasks.spawn(self._say_goodbye())
 
     async def _say_goodbye(self) -> None:
         with contextlib.suppress(RuntimeError):  # nothing is playing, or the session is already closing
@@ -213,7 +214,7 @@ class Call:
         if self._scribe is not None:
             await self._scribe.aclose()
         await self._chat.aclose()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.wait()
 
     def _open_events(self) -> None:
         self._events = CallEvents.open(
@@ -251,7 +252,7 @@ class Call:
         logger.info(
             "session closed, ending job", extra={"reason": str(event.reason), "ended_by": self.end_reason.value}
         )
-        self._spawn(self._end(reason=f"session_closed:{event.reason}"))
+        self._tasks.spawn(self._end(reason=f"session_closed:{event.reason}"))
 
     async def _end(self, *, reason: str) -> None:
         # The room is disconnected before shutdown callbacks run: the scribe's transcript goes out first.
@@ -259,16 +260,11 @@ class Call:
             await self._scribe.post()
         self._ctx.shutdown(reason=reason)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
         if self._scribe is not None:
             # A group call goes on while anyone is left; those who stay get the transcript so far.
             if self._ctx.room.remote_participants:
-                self._spawn(self._scribe.post())
+                self._tasks.spawn(self._scribe.post())
             else:
                 logger.info("last participant left, ending call")
                 self.end_reason.note("caller_left")

@@ -54,7 +54,7 @@ import logging
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -68,6 +68,7 @@ from agent.errors import LegacyChatError
 from agent.framework import strip_markup
 from agent.legacy_chat import LegacyChat, send_legacy_chat
 from agent.log import get_logger
+from agent.tasks import TaskSet
 from agent.transcript import AGENT_SPEAKER, Transcript
 
 logger = get_logger(__name__)
@@ -238,7 +239,7 @@ class ChatChannel:
         self._room: rtc.Room | None = None
         self._legacy: LegacyChat | None = None
         self._task: asyncio.Task[None] | None = None
-        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._side_tasks = TaskSet()
         self._closed = False
         self.degraded: set[Literal["stt", "tts"]] = set()
         self._session.on("error", self._on_session_error)
@@ -291,10 +292,7 @@ class ChatChannel:
                 self._room.unregister_text_stream_handler(TOPIC_CHAT)
         if self._legacy is not None:
             await self._legacy.aclose()
-        tasks = [t for t in (self._task, *self._side_tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._side_tasks.cancel(self._task)
 
     async def wait_idle(self) -> None:
         """Until every queued message has been answered."""
@@ -328,7 +326,7 @@ class ChatChannel:
             text = await reader.read_all()
             self.submit(text, speaker=participant_identity)
 
-        self._spawn(read())
+        self._side_tasks.spawn(read())
 
     def _on_legacy_message(self, text: str, identity: str) -> None:
         # RoomIO reads only the linked caller's lk.chat in a two-party call; legacy messages follow the same rule.
@@ -471,7 +469,9 @@ class ChatChannel:
         if first:
             self.transcript.add(channel="chat", role="assistant", speaker=AGENT_SPEAKER, text=DEGRADED_NOTICE)
             # Without an STT the agent can still speak: the caller hears the notice as well as reading it.
-            self._spawn(self._speak_notice(DEGRADED_NOTICE) if role == "stt" else self._post_notice(DEGRADED_NOTICE))
+            self._side_tasks.spawn(
+                self._speak_notice(DEGRADED_NOTICE) if role == "stt" else self._post_notice(DEGRADED_NOTICE)
+            )
 
     async def _post_notice(self, text: str) -> None:
         if self._room is not None:
@@ -506,11 +506,6 @@ class ChatChannel:
     def _emit(self, code: ChatEventCode, **data: object) -> None:
         self.incidents.record(code, **data)
         metrics.chat_incident(code)
-
-    def _spawn(self, coro: Coroutine[None, None, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
 
 
 async def post_notice(room: rtc.Room, text: str, *, segment: str) -> None:

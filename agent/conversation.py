@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Final, assert_never
 
 from livekit import rtc
@@ -39,6 +39,7 @@ from agent.config.call_config import Ambience, CallConfig, Limits, Welcome
 from agent.log import get_logger
 from agent.pipeline import SttEngine, TtsEngine, tts_options
 from agent.providers import base_language
+from agent.tasks import TaskSet
 
 logger = get_logger(__name__)
 
@@ -188,27 +189,19 @@ class CallLimits:
         self._on_end = on_end
         self._watch_silence = watch_silence
         self._reprompts = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._ending = False
         self._silence: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._spawn(self._max_duration())
+        self._tasks.spawn(self._max_duration())
         if self._watch_silence:
             self._session.on("user_state_changed", self._on_user_state)
 
     async def aclose(self) -> None:
         if self._watch_silence:
             self._session.off("user_state_changed", self._on_user_state)
-        tasks, self._tasks = set(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._tasks.cancel()
 
     def _on_user_state(self, event: UserStateChangedEvent) -> None:
         if event.new_state == "speaking":
@@ -217,9 +210,7 @@ class CallLimits:
                 self._silence.cancel()
                 self._silence = None
         elif event.new_state == "away" and not self._ending and self._silence is None:
-            self._silence = asyncio.create_task(self._while_silent(), name="webcall.silence")
-            self._tasks.add(self._silence)
-            self._silence.add_done_callback(self._tasks.discard)
+            self._silence = self._tasks.spawn(self._while_silent(), name="webcall.silence")
 
     async def _while_silent(self) -> None:
         """Re-prompt while the caller stays silent, one timeout apart; then say goodbye."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -39,6 +39,7 @@ from agent import framework
 from agent.chat import TOPIC_CHAT, TOPIC_TRANSCRIPTION, final_segment
 from agent.log import get_logger
 from agent.providers import Role
+from agent.tasks import TaskSet
 from agent.transcript import AGENT_SPEAKER, Transcript
 
 logger = get_logger(__name__)
@@ -110,7 +111,7 @@ class ProviderFaults:
         self.counts: dict[str, int] = {}
         self.failed_turns = 0
         self._ending = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def attach(self) -> None:
         self._session.on("error", self._on_error)
@@ -137,10 +138,7 @@ class ProviderFaults:
     async def aclose(self) -> None:
         self._session.off("error", self._on_error)
         self._session.off("conversation_item_added", self._on_item)
-        tasks, self._tasks = set(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
     # -- events -----------------------------------------------------------------------------------------------
 
@@ -152,7 +150,7 @@ class ProviderFaults:
         kind, _status = error_kind(error.error)
         self._record("llm_turn_failed", {"role": "llm", "kind": kind})
         self.failed_turns += 1
-        self._spawn(self._after_failed_turn())
+        self._tasks.spawn(self._after_failed_turn())
 
     def _provider_error(self, role: Role, position: int) -> Callable[[Any], None]:
         def on_error(error: llm.LLMError | stt.STTError | tts.TTSError) -> None:
@@ -229,8 +227,3 @@ class ProviderFaults:
             except (RuntimeError, TimeoutError):
                 logger.warning("goodbye not played", extra={"reason": END_REASON})
         self._session.shutdown(drain=True)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

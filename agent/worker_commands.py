@@ -21,7 +21,6 @@ and ``livekit-api``'s room service; its log setup has no public entry and is rea
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from typing import Final
@@ -37,6 +36,7 @@ from agent.health import HealthServer, WorkerHealth
 from agent.log import get_logger
 from agent.ops import Capacity
 from agent.settings import Settings, get_settings, secret_value
+from agent.tasks import TaskSet
 from agent.worker import build_server, participant_identity
 
 logger = get_logger(__name__)
@@ -104,14 +104,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _join_when_started(server: AgentServer, settings: Settings, *, room: str, identity: str | None) -> None:
     """``connect``: the unregistered worker joins `room` once it has started (`join_room`)."""
-    joining: set[asyncio.Task[None]] = set()
+    joining = TaskSet()
 
     def started() -> None:
-        task = asyncio.get_running_loop().create_task(
-            join_room(server, settings, room=room, identity=identity), name="webcall.connect"
-        )
-        joining.add(task)
-        task.add_done_callback(joining.discard)
+        joining.spawn(join_room(server, settings, room=room, identity=identity), name="webcall.connect")
 
     server.on("worker_started", started)
 

@@ -7,12 +7,14 @@ decoding any uploaded audio file back to PCM for transcription.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any, Final
 
 import av
 import numpy as np
 
+from sandbox.providers import speech
 from sandbox.providers.speech import SpeechEngineError, resample, wav_to_pcm
 
 # format -> (codec, container, content type)
@@ -115,3 +117,12 @@ def decode_audio(data: bytes, *, sample_rate: int) -> bytes:
         for converted in resampler.resample(None):
             out += converted.to_ndarray().tobytes()
     return bytes(out)
+
+
+async def transcribe_file(data: bytes) -> speech.Transcript:
+    """What whisper hears in an uploaded audio file (any container), decoded and transcribed off the event loop.
+
+    Raises `SpeechEngineError` when the file cannot be decoded.
+    """
+    pcm = await asyncio.to_thread(decode_audio, data, sample_rate=speech.WHISPER_SAMPLE_RATE)
+    return await asyncio.to_thread(speech.transcriber().transcribe, pcm, sample_rate=speech.WHISPER_SAMPLE_RATE)

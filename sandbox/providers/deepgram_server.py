@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from aiohttp import WSMsgType, web
 
 from sandbox.providers import speech
-from sandbox.providers.audio import decode_audio
+from sandbox.providers.audio import transcribe_file
 from sandbox.providers.base import FAULT_KEY, RECORD_KEY, FakeProviderServer, drop_connection
 from sandbox.providers.controls import Fault, RecordedRequest
 from sandbox.providers.listen import ListenOptions, ListenSession, alternative
@@ -142,10 +142,9 @@ class FakeDeepgram(FakeProviderServer):
     ) -> web.StreamResponse:
         record.audio += await request.read()
         try:
-            pcm = await asyncio.to_thread(decode_audio, bytes(record.audio), sample_rate=speech.WHISPER_SAMPLE_RATE)
+            result = await transcribe_file(bytes(record.audio))
         except speech.SpeechEngineError:
             return _error(400, "audio could not be decoded")
-        result = await asyncio.to_thread(speech.transcriber().transcribe, pcm, sample_rate=speech.WHISPER_SAMPLE_RATE)
         record.text = result.text
         alt = alternative(
             result.text, start=0.0, duration=result.duration, punctuate=options.punctuate, language=options.language

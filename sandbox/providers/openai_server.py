@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from sandbox.providers import speech
-from sandbox.providers.audio import SUPPORTED_FORMATS, StreamEncoder, content_type, decode_audio
+from sandbox.providers.audio import SUPPORTED_FORMATS, StreamEncoder, content_type, transcribe_file
 from sandbox.providers.base import FAULT_KEY, RECORD_KEY, FakeProviderServer, drop_connection
 from sandbox.providers.controls import Fault, RecordedRequest
 from sandbox.providers.replies import Reply, ReplyBook, estimate_tokens, prompt_tokens, split_tokens
@@ -198,10 +198,9 @@ class FakeOpenAI(FakeProviderServer):
         if not record.audio:
             return _error(400, "file is required")
         try:
-            pcm = await asyncio.to_thread(decode_audio, bytes(record.audio), sample_rate=speech.WHISPER_SAMPLE_RATE)
+            result = await transcribe_file(bytes(record.audio))
         except speech.SpeechEngineError:
             return _error(400, "audio file could not be decoded")
-        result = await asyncio.to_thread(speech.transcriber().transcribe, pcm, sample_rate=speech.WHISPER_SAMPLE_RATE)
         record.text = result.text
         fmt = record.form.get("response_format", "json")
         if fmt == "text":

@@ -118,14 +118,29 @@ class _ScriptedStream(llm.LLMStream):
 
 
 class ToneTTS(tts.TTS[Any]):
-    """A 220 Hz tone, `ms_per_char` per character, after `first_byte_s`; `failing=True` answers each with 500."""
+    """A 220 Hz tone, `ms_per_char` per character (0.1 s at least), after `first_byte_s`; `failing=True` answers
+    each with 500. Records the texts and the voice and speed it was set to (`update_options`, as a mid-call change
+    sets them)."""
 
-    def __init__(self, *, ms_per_char: float = 20.0, failing: bool = False, first_byte_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        ms_per_char: float = 20.0,
+        failing: bool = False,
+        first_byte_s: float = 0.0,
+        voice: str = "tone",
+        speed: float = 1.0,
+    ) -> None:
         super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=16000, num_channels=1)
         self.ms_per_char = ms_per_char
         self.first_byte_s = first_byte_s
         self.failing = failing
+        self.voice = voice
+        self.speed = speed
         self.texts: list[str] = []
+
+    def update_options(self, *, voice: str, speed: float) -> None:
+        self.voice, self.speed = voice, speed
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
@@ -146,10 +161,13 @@ class _ToneStream(tts.ChunkedStream):
         output_emitter.initialize(
             request_id=utils.shortuuid(), sample_rate=16000, num_channels=1, mime_type="audio/pcm"
         )
-        samples = int(16000 * len(self._input_text) * self._tone.ms_per_char / 1000)
-        pcm = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 220 * n / 16000))) for n in range(samples))
-        output_emitter.push(pcm)
+        samples = max(1600, int(16000 * len(self._input_text) * self._tone.ms_per_char / 1000))
+        output_emitter.push(tone_pcm(samples))
         output_emitter.flush()
+
+
+def tone_pcm(samples: int, *, rate: int = 16000) -> bytes:
+    return b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 220 * n / rate))) for n in range(samples))
 
 
 @dataclass(kw_only=True)

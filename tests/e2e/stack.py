@@ -14,13 +14,14 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from livekit import api, rtc
 
+from agent.tasks import TaskSet
 from sandbox.providers import FakeDeepgram, FakeOpenAI
 from sandbox.server.process import ServerProcess
 
@@ -140,7 +141,7 @@ class Caller:
     heard: list[tuple[float, float]] = field(default_factory=list)  # (time.monotonic, rms) per received frame
     transcriptions: list[str] = field(default_factory=list)
     ambience: list[tuple[float, float]] = field(default_factory=list)  # the agent's background_audio track
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: TaskSet = field(default_factory=TaskSet)
     _source: rtc.AudioSource | None = None
 
     @classmethod
@@ -194,12 +195,7 @@ class Caller:
         if track.kind != rtc.TrackKind.KIND_AUDIO:
             return
         into = self.ambience if publication.name == "background_audio" else self.heard
-        self._spawn(self._listen(rtc.AudioStream(track, sample_rate=24000, num_channels=1), into=into))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._listen(rtc.AudioStream(track, sample_rate=24000, num_channels=1), into=into))
 
     async def _listen(self, stream: rtc.AudioStream, *, into: list[tuple[float, float]]) -> None:
         async for event in stream:
@@ -210,7 +206,7 @@ class Caller:
         async def read() -> None:
             self.transcriptions.append(await reader.read_all())
 
-        self._spawn(read())
+        self._tasks.spawn(read())
 
     def loud_since(self, since: float, *, threshold: float = 300.0) -> float:
         """Seconds of non-silent agent audio heard since `since` (20 ms frames... or whatever size arrived)."""
@@ -235,9 +231,7 @@ class Caller:
 
     async def leave(self) -> None:
         await self.room.disconnect()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
 
 async def until(predicate: Callable[[], object], *, within_s: float, what: str) -> None:

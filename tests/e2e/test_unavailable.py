@@ -47,7 +47,7 @@ async def test_a_call_without_any_llm_tells_the_caller_in_text_and_voice_then_en
         async def read() -> None:
             chat.append(await reader.read_all())
 
-        caller._spawn(read())
+        caller._tasks.spawn(read())
 
     caller.room.register_text_stream_handler("lk.chat", on_chat)
     try:

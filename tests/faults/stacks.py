@@ -133,7 +133,7 @@ class FaultCall:
         async def read() -> None:
             self.chat.append(await reader.read_all())
 
-        self.caller._spawn(read())
+        self.caller._tasks.spawn(read())
 
     def read(self, text: str) -> int:
         """How many ``lk.transcription`` segments contain `text`."""

@@ -1,4 +1,5 @@
-"""Hand-written stand-ins for an in-process call: a scripted LLM, a tone TTS, a clocked audio sink, a WAV source.
+"""Hand-written stand-ins for an in-process call: a scripted LLM and a tone TTS (`tests.chat.fakes`), a clocked
+audio sink, a WAV source.
 
 They subclass the framework's own abstract classes, so the session's scheduling, turn handling and transcript
 synchronizer run unchanged around them. Speech input is real speech (espeak-ng), because Silero does not reliably
@@ -8,9 +9,7 @@ detect a synthetic tone as speech.
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
-import struct
 import subprocess
 import time
 import wave
@@ -19,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import APIConnectOptions, APIStatusError, llm, stt, tts, utils
+from livekit.agents import APIConnectOptions, llm, stt, utils
 from livekit.agents.language import LanguageCode
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 from livekit.agents.voice import io
 
 from tests.chat.fakes import ScriptedLLM as ScriptedLLM
+from tests.chat.fakes import ToneTTS as ToneTTS
 from tests.chat.fakes import last_user_text as last_user_text
 
 
@@ -35,46 +35,6 @@ def instructions_of(ctx: llm.ChatContext) -> str:
         for item in ctx.items
         if isinstance(item, llm.ChatMessage) and item.role in ("system", "developer")
     )
-
-
-class ToneTTS(tts.TTS[Any]):
-    """A 220 Hz tone `ms_per_char` long per character; records texts and the voice/speed it was set to."""
-
-    def __init__(
-        self, *, ms_per_char: float = 10.0, voice: str = "tone", speed: float = 1.0, failing: bool = False
-    ) -> None:
-        super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=16000, num_channels=1)
-        self.failing = failing
-        self.ms_per_char = ms_per_char
-        self.voice = voice
-        self.speed = speed
-        self.texts: list[str] = []
-
-    def update_options(self, *, voice: str, speed: float) -> None:
-        self.voice, self.speed = voice, speed
-
-    def synthesize(
-        self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
-    ) -> tts.ChunkedStream:
-        self.texts.append(text)
-        return _ToneStream(tts=self, input_text=text, conn_options=conn_options)
-
-
-class _ToneStream(tts.ChunkedStream):
-    async def _run(self, output_emitter: tts.AudioEmitter) -> None:
-        assert isinstance(self._tts, ToneTTS)
-        if self._tts.failing:
-            raise APIStatusError("tts unavailable", status_code=500, retryable=False)
-        output_emitter.initialize(
-            request_id=utils.shortuuid(), sample_rate=16000, num_channels=1, mime_type="audio/pcm"
-        )
-        samples = max(1600, int(16000 * len(self._input_text) * self._tts.ms_per_char / 1000))
-        output_emitter.push(tone_pcm(samples))
-        output_emitter.flush()
-
-
-def tone_pcm(samples: int, *, rate: int = 16000) -> bytes:
-    return b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 220 * n / rate))) for n in range(samples))
 
 
 @dataclass(kw_only=True)

@@ -37,7 +37,7 @@ async def in_process_call(
 ) -> AsyncIterator[Call]:
     """The session exactly as `agent.call.make_session` configures it, with fakes for the providers."""
     llm = llm or ScriptedLLM()
-    tts = ToneTTS(voice=config.tts.voice, speed=config.tts.speed)
+    tts = ToneTTS(ms_per_char=10.0, voice=config.tts.voice, speed=config.tts.speed)
     stt = stt or ScriptedSTT([])
     session: AgentSession[Any] = AgentSession(
         stt=stt if vad_model is not None else NOT_GIVEN,

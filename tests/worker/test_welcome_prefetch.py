@@ -13,7 +13,7 @@ EARLY = CallConfig(welcome=Welcome(text="Hello and welcome."), tts=TtsConfig(voi
 
 
 async def test_the_prefetched_welcome_is_played_when_the_final_config_agrees() -> None:
-    engine = ToneTTS()
+    engine = ToneTTS(ms_per_char=10.0)
     prefetch = WelcomePrefetch(config=EARLY, engine=engine)
     audio = prefetch.audio_for(EARLY.model_copy())
     assert audio is not None
@@ -27,7 +27,7 @@ async def test_a_caller_changed_voice_or_text_discards_the_prefetched_audio() ->
         EARLY.model_copy(update={"tts": TtsConfig(voice="nova", speed=1.3)}),
         EARLY.model_copy(update={"welcome": Welcome(text="Hello Ana and welcome.")}),
     ):
-        prefetch = WelcomePrefetch(config=EARLY, engine=ToneTTS())
+        prefetch = WelcomePrefetch(config=EARLY, engine=ToneTTS(ms_per_char=10.0))
         assert prefetch.audio_for(final) is None
         await prefetch.aclose()
 
@@ -44,7 +44,7 @@ async def test_nothing_is_prefetched_for_a_generated_or_empty_welcome() -> None:
 
 
 async def test_a_failed_prefetch_leaves_the_welcome_to_the_session() -> None:
-    prefetch = WelcomePrefetch(config=EARLY, engine=ToneTTS(failing=True))
+    prefetch = WelcomePrefetch(config=EARLY, engine=ToneTTS(ms_per_char=10.0, failing=True))
     await asyncio.sleep(0.1)
     assert prefetch.failed
     assert prefetch.audio_for(EARLY) is None
