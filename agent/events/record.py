@@ -104,7 +104,7 @@ class Entry:
     age_s: float | None = None
     attempts: int | None = None
     last_status: int | None = None
-    dead_reason: str | None = None
+    dead_reason: DeadReason | None = None
 
 
 def job_of(name: str) -> str | None:
