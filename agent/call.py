@@ -10,8 +10,8 @@ Contract:
   first. `finish` sends ``call.ended`` with it; the worker calls it from
   ``on_session_end``, the one place the framework waits for (`Call.of` finds the call from the job).
 - The job ends when the session closes: caller left, limits reached, room deleted. In a scribe call everyone is
-  transcribed and only speech or typed messages that name the agent are answered; the call ends when the last
-  participant leaves.
+  transcribed (from before the session starts: the scribe is attached first) and only speech or typed messages
+  that name the agent are answered; the call ends when the last participant leaves.
 - A room metadata or caller attribute change re-resolves the config; the agent applies it at the next turn.
 """
 
@@ -29,7 +29,7 @@ from livekit.agents.voice import room_io
 from livekit.agents.voice.background_audio import BackgroundAudioPlayer
 from livekit.agents.voice.events import CloseEvent
 
-from agent import pipeline
+from agent import metrics, pipeline
 from agent.chat import ChatChannel
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources
@@ -108,6 +108,8 @@ class Call:
         self._faults = ProviderFaults(session=session, transcript=self._chat.transcript, on_end=self.end_reason.note)
         self._ambience: BackgroundAudioPlayer | None = None
         self._scribe: Scribe | None = None
+        self._session_started = False
+        self._early_addressed: list[tuple[str, str]] = []
         self._events: CallEvents | None = None
         self._tasks = TaskSet()
         # How `Call.of` finds this call from the job in ``on_session_end``.
@@ -168,6 +170,9 @@ class Call:
         self._ctx.add_shutdown_callback(self.aclose)
         self._faults.attach()
         self._faults.bind(self._ctx.room)
+        # A scribe listens before its session starts (which takes seconds on a busy machine): the worker subscribes
+        # to everyone's audio at once in a scribe call, and what is said meanwhile would be lost.
+        self._attach_scribe()
         options = room_io.RoomOptions(
             participant_identity=self._caller.identity,
             text_input=self._chat.text_input_options(),
@@ -181,7 +186,10 @@ class Call:
         await self._chat.start(self._ctx.room)
         self._open_events()
         self._limits.start()
-        self._attach_scribe()
+        self._session_started = True
+        for speaker, text in self._early_addressed:
+            self._answer_addressed(speaker, text)
+        self._early_addressed.clear()
         self._ambience = ambience_player(config.ambience)
         if self._ambience is not None:
             await self._ambience.start(room=self._ctx.room, agent_session=self._session)
@@ -236,15 +244,25 @@ class Call:
         config = self._agent.config
         if not config.is_scribe or self._session.stt is None:
             return
+        # The scribe's own engine: its failures are its own to restart, never the session's (which would close
+        # after a few) nor a reason to degrade the call to text.
+        engine = pipeline.build_stt(config.stt, settings=self._settings, shared=self._shared)
+        metrics.watch_providers({"stt": engine})
+        self._faults.watch("stt", engine)
         self._scribe = Scribe(
-            engine=self._session.stt,
+            engine=engine,
             vad_model=self._shared.vad,
             names=address_names(config),
             on_addressed=self._answer_addressed,
+            on_incident=self._faults.record,
+            conn_options=self._session.conn_options.stt_conn_options,
         )
         self._scribe.attach(self._ctx.room)
 
     def _answer_addressed(self, speaker: str, text: str) -> None:
+        if not self._session_started:  # named while the session was still starting: answered once it runs
+            self._early_addressed.append((speaker, text))
+            return
         self._session.generate_reply(user_input=f"{speaker}: {text}")
 
     def _on_session_close(self, event: CloseEvent) -> None:

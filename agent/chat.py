@@ -22,7 +22,7 @@
   messages and `ChatLimits.max_batch_chars` characters (the rest wait for the next turn), and past
   `ChatLimits.max_pending` waiting messages new ones are refused (event ``chat_queue_full``). So 1,000 messages in
   a second queue at most ``max_pending`` and cost a handful of turns. Any unicode is accepted; control characters
-  other than newline and tab are removed.
+  other than newline and tab are removed; a message left empty or blank is no turn (event ``chat_message_empty``).
 - **Incidents** (`ChatIncidents`): every event is counted by code (``incident_counts`` in ``call.ended``), only the
   first `ChatLimits.incident_samples` of each code are kept whole (``incidents``), and a run of the same code with
   less than `ChatLimits.burst_gap_s` between events is logged once, when it starts; the counts are logged once more
@@ -83,6 +83,7 @@ ChatEventCode = Literal[
     "chat_queue_full",
     "chat_degraded",
     "chat_reply_failed",
+    "chat_message_empty",
 ]
 
 DEGRADED_NOTICE = (
@@ -312,7 +313,8 @@ class ChatChannel:
         if len(text) > limit:
             self._emit("chat_message_truncated", length=len(text), limit=limit)
             text = text[:limit]
-        if not text.strip():
+        if not text.strip():  # nothing to answer (or only control characters): not a turn, but counted
+            self._emit("chat_message_empty", length=len(text))
             return
         self.transcript.add(channel="chat", role="user", speaker=speaker, text=text)
         if self._should_answer is not None and not self._should_answer(text, speaker):

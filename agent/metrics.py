@@ -16,7 +16,8 @@ Metrics (``_total`` is added to counters by the client):
   ``webcall_tts_ttfb_seconds``: histograms of each answered turn, from the framework's per-message metrics;
 - ``webcall_provider_errors_total{role, provider, kind}``, ``webcall_provider_fallbacks_total{role, provider, kind}``
   (``kind``: ``unavailable`` when a fallback chain stops using a provider, ``recovered`` when it comes back);
-- ``webcall_chat_incidents_total{code}``;
+- ``webcall_chat_incidents_total{code}``; ``webcall_scribe_stt_failures_total{outcome}`` (a scribe's transcription
+  of one participant failed for good: ``restarted`` or ``stopped``);
 - ``webcall_event_deliveries_total{path}``, ``webcall_event_delivery_failures_total{path, answer}`` (``path``:
   ``live`` from the job, ``redelivery`` from the outbox); ``webcall_outbox_events{state}`` at scrape time;
 - ``webcall_active_calls``, ``webcall_max_calls``, ``webcall_worker_registered``, ``webcall_worker_draining``,
@@ -79,6 +80,11 @@ PROVIDER_FALLBACKS = Counter(
     ["role", "provider", "kind"],
 )
 CHAT_INCIDENTS = Counter("webcall_chat_incidents", "Chat channel incidents, by code.", ["code"])
+SCRIBE_STT_FAILURES = Counter(
+    "webcall_scribe_stt_failures",
+    "A scribe's transcription of one participant failed for good, by outcome (restarted or stopped).",
+    ["outcome"],
+)
 EVENT_DELIVERIES = Counter("webcall_event_deliveries", "Call events the webhook accepted, by path.", ["path"])
 EVENT_DELIVERY_FAILURES = Counter(
     "webcall_event_delivery_failures",
@@ -97,6 +103,10 @@ def config_warning(code: WarningCode) -> None:
 
 def chat_incident(code: ChatEventCode) -> None:
     CHAT_INCIDENTS.labels(code=code).inc()
+
+
+def scribe_stt_failure(outcome: Literal["restarted", "stopped"]) -> None:
+    SCRIBE_STT_FAILURES.labels(outcome=outcome).inc()
 
 
 def event_delivery(*, path: DeliveryPath, answer: Answer) -> None:

@@ -13,9 +13,10 @@ Contract (`ProviderFaults`, one per call, attached to the session before it star
   incident ``provider_failed``: role, ``position`` in the chain (0 is the configured provider), kind (``status``
   with the HTTP status, ``timeout``, ``connection``, else the error's type name) and ``retried`` (the framework
   retried in place). A turn that failed as a whole is ``llm_turn_failed``. Every fallback switch of an adapter is
-  ``provider_switched`` (role, position, available again or not). Each code is counted (``incident_counts``) and its
-  first `INCIDENT_SAMPLES` are kept whole. All are logged with the same fields: the log
-  records are the call's failure metrics.
+  ``provider_switched`` (role, position, available again or not). A scribe's own STT is watched the same way
+  (`watch`), and its restarts are recorded through `record` (``stt_restarted``, ``stt_stopped``). Each code is
+  counted (``incident_counts``) and its first `INCIDENT_SAMPLES` are kept whole. All are logged with the same
+  fields: the log records are the call's failure metrics.
 - STT/TTS failures themselves are handled by `agent.chat.ChatChannel` (the call degrades to text and says so).
 
 Nothing here logs what was said; incidents hold codes and counts only.
@@ -52,7 +53,7 @@ GOODBYE_SPEECH_TIMEOUT_S: Final = 10.0
 END_REASON: Final = "provider_error"
 INCIDENT_SAMPLES: Final = 20
 
-IncidentCode = Literal["provider_failed", "provider_switched", "llm_turn_failed"]
+IncidentCode = Literal["provider_failed", "provider_switched", "llm_turn_failed", "stt_restarted", "stt_stopped"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,21 +117,20 @@ class ProviderFaults:
     def attach(self) -> None:
         self._session.on("error", self._on_error)
         self._session.on("conversation_item_added", self._on_item)
-        roles: tuple[tuple[Role, object], ...] = (
-            ("llm", self._session.llm),
-            ("stt", self._session.stt),
-            ("tts", self._session.tts),
-        )
-        for role, engine in roles:
-            for position, member in enumerate(providers_of(engine)):
-                member.on("error", self._provider_error(role, position))
-        engines = (self._session.llm, self._session.stt, self._session.tts)
-        if isinstance(engines[0], llm.FallbackAdapter):
-            engines[0].on("llm_availability_changed", self._switched("llm", engines[0]))
-        if isinstance(engines[1], stt.FallbackAdapter):
-            engines[1].on("stt_availability_changed", self._switched("stt", engines[1]))
-        if isinstance(engines[2], tts.FallbackAdapter):
-            engines[2].on("tts_availability_changed", self._switched("tts", engines[2]))
+        self.watch("llm", self._session.llm)
+        self.watch("stt", self._session.stt)
+        self.watch("tts", self._session.tts)
+
+    def watch(self, role: Role, engine: object) -> None:
+        """Record every failed request and fallback switch of `engine` (a chain member by member)."""
+        for position, member in enumerate(providers_of(engine)):
+            member.on("error", self._provider_error(role, position))
+        if isinstance(engine, llm.FallbackAdapter):
+            engine.on("llm_availability_changed", self._switched("llm", engine))
+        elif isinstance(engine, stt.FallbackAdapter):
+            engine.on("stt_availability_changed", self._switched("stt", engine))
+        elif isinstance(engine, tts.FallbackAdapter):
+            engine.on("tts_availability_changed", self._switched("tts", engine))
 
     def bind(self, room: rtc.Room) -> None:
         self._room = room
@@ -148,7 +148,7 @@ class ProviderFaults:
         if not isinstance(error, llm.LLMError) or error.recoverable:
             return
         kind, _status = error_kind(error.error)
-        self._record("llm_turn_failed", {"role": "llm", "kind": kind})
+        self.record("llm_turn_failed", {"role": "llm", "kind": kind})
         self.failed_turns += 1
         self._tasks.spawn(self._after_failed_turn())
 
@@ -158,7 +158,7 @@ class ProviderFaults:
             data: dict[str, object] = {"role": role, "position": position, "kind": kind, "retried": error.recoverable}
             if status is not None:
                 data["status"] = status
-            self._record("provider_failed", data)
+            self.record("provider_failed", data)
 
         return on_error
 
@@ -175,11 +175,12 @@ class ProviderFaults:
         def on_change(ev: Any) -> None:
             engine = getattr(ev, role, None)
             position = next((i for i, m in enumerate(members) if m is engine), -1)
-            self._record("provider_switched", {"role": role, "position": position, "available": bool(ev.available)})
+            self.record("provider_switched", {"role": role, "position": position, "available": bool(ev.available)})
 
         return on_change
 
-    def _record(self, code: IncidentCode, data: dict[str, object]) -> None:
+    def record(self, code: IncidentCode, data: dict[str, object]) -> None:
+        """One incident: counted, kept whole among the first `INCIDENT_SAMPLES` of its code, and logged."""
         count = self.counts.get(code, 0) + 1
         self.counts[code] = count
         # a provider down for a long call fails every turn: keep the first few of each code, count them all

@@ -3,6 +3,11 @@
 Contract:
 - Every remote participant's audio track gets its own STT stream (the call's STT; a non-streaming one behind the
   Silero VAD), and each final transcript becomes a `Line` labelled with the speaker's name (identity if unnamed).
+- A participant's STT stream that fails for good (its own reconnects spent) is restarted after a growing delay
+  (`RESTART_DELAYS_S`), at most that many times in a row; a stream that transcribed something starts the count
+  over. Each restart is an incident ``stt_restarted`` and the last failure ``stt_stopped`` (role, kind, attempt,
+  given to `on_incident`), and is counted in ``webcall_scribe_stt_failures_total``. The scribe has an STT engine of
+  its own (the worker builds one), so its failures neither close the session nor degrade the call to text.
 - A line that addresses the agent by name (`ADDRESS_NAMES`, or the call's ``agent_name`` variable) is handed to the
   session as a user turn, attributed (``"<speaker>: <text>"``); nothing else reaches the LLM.
 - `post` sends the transcript so far into the room as one text stream on `TOPIC_TRANSCRIPT` (attribute
@@ -15,24 +20,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import time
-from collections.abc import AsyncIterable, Callable, Coroutine
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from livekit import rtc
-from livekit.agents import stt, vad
+from livekit.agents import APIConnectOptions, stt, vad
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
+from agent import metrics
 from agent.config.call_config import CallConfig
 from agent.log import get_logger
 from agent.pipeline import SttEngine
+from agent.provider_faults import error_kind
 
 logger = get_logger(__name__)
 
 TOPIC_TRANSCRIPT: Final = "webcall.transcript"
 ADDRESS_NAMES: Final = ("scribe", "assistant")
 SAMPLE_RATE: Final = 16000
+# Seconds before each restart of a failed transcription, in a row; after the last failure it is given up.
+RESTART_DELAYS_S: Final = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+ScribeIncident = Literal["stt_restarted", "stt_stopped"]
+OnIncident = Callable[[ScribeIncident, dict[str, object]], None]
+
+
+OpenFrames = Callable[[], contextlib.AbstractAsyncContextManager[AsyncIterable[rtc.AudioFrame]]]
+
+
+@contextlib.asynccontextmanager
+async def track_frames(track: rtc.Track) -> AsyncIterator[AsyncIterable[rtc.AudioFrame]]:
+    """A track's audio as 16 kHz mono frames, from now until the track ends (or the block is left)."""
+    audio = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
+    try:
+        yield (event.frame async for event in audio)
+    finally:
+        await audio.aclose()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,12 +90,18 @@ class Scribe:
         vad_model: vad.VAD,
         names: tuple[str, ...],
         on_addressed: Callable[[str, str], None],
+        on_incident: OnIncident = lambda _code, _data: None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        restart_delays_s: tuple[float, ...] = RESTART_DELAYS_S,
     ) -> None:
         self._engine: SttEngine = (
             engine if engine.capabilities.streaming else stt.StreamAdapter(stt=engine, vad=vad_model)
         )
         self._names = names
         self._on_addressed = on_addressed
+        self._on_incident = on_incident
+        self._conn_options = conn_options
+        self._restart_delays_s = restart_delays_s
         self._room: rtc.Room | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.lines: list[Line] = []
@@ -87,22 +120,59 @@ class Scribe:
     ) -> None:
         if track.kind != rtc.TrackKind.KIND_AUDIO or publication.sid in self._tasks:
             return
-        speaker = participant.name or participant.identity
-        frames = (event.frame async for event in rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1))
-        self._spawn(publication.sid, self.transcribe(frames, speaker=speaker))
+        frames = functools.partial(track_frames, track)
+        self._spawn(publication.sid, self.follow(frames, speaker=participant.name or participant.identity))
 
     def _spawn(self, key: str, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro, name=f"webcall.scribe.{key}")
         self._tasks[key] = task
         task.add_done_callback(lambda _: self._tasks.pop(key, None))
 
+    async def follow(self, open_frames: OpenFrames, *, speaker: str) -> None:
+        """Transcribe one speaker's audio (each attempt reads `open_frames()`) until it ends, restarting a failed
+        transcription (see the module doc)."""
+        failures = 0
+        while True:
+            lines_before = len(self.lines)
+            try:
+                async with open_frames() as frames:
+                    await self.transcribe(frames, speaker=speaker)
+                return
+            except Exception as error:  # any STT failure ends this attempt, never the call
+                heard = any(line.speaker == speaker for line in self.lines[lines_before:])
+                failures = 1 if heard else failures + 1
+                if not self._restart_after(error, failures=failures):
+                    return
+            await asyncio.sleep(self._restart_delays_s[failures - 1])
+
+    def _restart_after(self, error: Exception, *, failures: int) -> bool:
+        """Records a failed transcription; whether to restart it."""
+        kind, status = error_kind(error)
+        restarting = failures <= len(self._restart_delays_s)
+        data: dict[str, object] = {"role": "stt", "kind": kind, "attempt": failures}
+        if status is not None:
+            data["status"] = status
+        code: ScribeIncident = "stt_restarted" if restarting else "stt_stopped"
+        if restarting:
+            data["delay_s"] = self._restart_delays_s[failures - 1]
+            logger.warning("scribe transcription failed, restarting", extra=data)
+        else:
+            logger.error("scribe transcription failed, giving up", extra=data)
+        metrics.scribe_stt_failure("restarted" if restarting else "stopped")
+        self._on_incident(code, data)
+        return restarting
+
     async def transcribe(self, frames: AsyncIterable[rtc.AudioFrame], *, speaker: str) -> None:
-        """Transcribe one speaker's audio until it ends; each final transcript becomes a `Line`."""
-        stream = self._engine.stream()
+        """Transcribe one speaker's audio until it ends; each final transcript becomes a `Line`. Raises what the
+        STT stream raised when it failed for good."""
+        stream = self._engine.stream(conn_options=self._conn_options)
 
         async def pump() -> None:
             async for frame in frames:
-                stream.push_frame(frame)
+                try:
+                    stream.push_frame(frame)
+                except RuntimeError:  # the stream failed and closed: its error ends `transcribe`
+                    return
             stream.end_input()
 
         pumping = asyncio.create_task(pump())

@@ -11,7 +11,8 @@ whichever comes first. Video is never subscribed.
 Contract:
 - Subscribes each remote audio publication exactly once, present ones at release and later ones as they appear.
 - ``release`` is idempotent; the worker calls it after the session started, so a session that publishes no audio
-  (a text-only call) still hears its callers.
+  (a text-only call) still hears its callers, and before the session starts in a scribe call (which says nothing
+  first, and must not miss what is said while its session starts).
 """
 
 from __future__ import annotations

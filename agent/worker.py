@@ -229,6 +229,9 @@ async def entrypoint(ctx: JobContext) -> None:
         knowledge=knowledge_base,
     )
     timeline.mark("built")
+    if config.is_scribe:
+        # A scribe speaks only when named, so nothing of its own has to go out first: it hears everyone now.
+        audio_in.release()
     try:
         await call.start()
     finally:

@@ -117,7 +117,7 @@ def test_control_characters_are_removed_but_newlines_and_tabs_kept() -> None:
     assert clean_text("a\x00b\x1b[31mc\td\ne\x7f") == "ab[31mc\td\ne"
 
 
-async def test_an_empty_or_blank_message_is_not_answered() -> None:
+async def test_an_empty_or_blank_message_is_not_answered_but_counted() -> None:
     async with in_process_call() as call:
         await call.type("   \n ")
         await call.type("\x00\x01")
@@ -125,3 +125,4 @@ async def test_an_empty_or_blank_message_is_not_answered() -> None:
         await asyncio.wait_for(call.chat.wait_idle(), timeout=20)
 
         assert [last_user_text(r.chat_ctx) for r in call.llm.requests] == ["real"]
+        assert call.chat.incident_counts.get("chat_message_empty") == 2

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -189,6 +190,20 @@ class Caller:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(subscribed.wait(), timeout=5)
 
+    async def unpublish_microphone(self) -> str:
+        """Unpublish the microphone track (a browser switching devices); the next `speak` publishes a new one.
+        Returns the unpublished track's sid."""
+        assert self._source is not None, "no microphone published"
+        sid = next(
+            sid
+            for sid, publication in self.room.local_participant.track_publications.items()
+            if publication.source == rtc.TrackSource.SOURCE_MICROPHONE
+        )
+        await self.room.local_participant.unpublish_track(sid)
+        await self._source.aclose()
+        self._source = None
+        return sid
+
     def _on_track(
         self, track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
@@ -242,6 +257,16 @@ async def until(predicate: Callable[[], object], *, within_s: float, what: str) 
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for: {what}") from None
+
+
+def spooled_event(spool: Path, *, room: str, kind: str) -> dict[str, Any] | None:
+    """The room's first event of type `kind` (``call.ended``...) in a worker's ``WEBCALL_EVENTS_DIR``, once written."""
+    for path in spool.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("room") == room and event.get("type") == kind:
+                return dict(event)
+    return None
 
 
 def room_name(prefix: str) -> str:

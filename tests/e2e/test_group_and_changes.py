@@ -37,9 +37,17 @@ async def test_a_scribe_transcribes_everyone_answers_when_named_and_posts_the_tr
     ana.room.register_text_stream_handler("webcall.transcript", on_transcript)
     try:
         first_request = len(stack.openai.requests)
+        listened_before = len(stack.deepgram.requests_to("/v1/listen"))
         await dispatch(stack.lk, room=room, metadata=case.wire("job_metadata"))
         await until(lambda: len(ana.room.remote_participants) == 2, within_s=30, what="the scribe joining")
-        await asyncio.sleep(1.0)
+
+        def listening() -> int:
+            """The scribe's STT streams that receive audio: one per participant once it hears them."""
+            return sum(1 for r in stack.deepgram.requests_to("/v1/listen")[listened_before:] if r.audio)
+
+        # A scribe hears each participant from when it has subscribed to them (seconds after joining when the
+        # machine is busy); speech before that is not in the room for it.
+        await until(lambda: listening() >= 2, within_s=30, what="the scribe listening to Ana and Ben")
         await ana.speak(speech.espeak_utterance("We will ship the release on Friday."))
         await ben.speak(speech.espeak_utterance("Hey assistant, what did we decide?"))
 
@@ -49,7 +57,7 @@ async def test_a_scribe_transcribes_everyone_answers_when_named_and_posts_the_tr
         try:
             await until(chats, within_s=40, what="the scribe answering when named")
         except AssertionError:
-            listened = [(r.path, len(r.audio)) for r in stack.deepgram.requests]
+            listened = [(r.path, len(r.audio), r.text) for r in stack.deepgram.requests]
             logs = [r.get("message") for r in stack.worker.room_records(room)]
             raise AssertionError(f"no LLM request; STT requests {listened}; worker log {logs}") from None
         body = chats()[0]

@@ -5,8 +5,8 @@ test that is often a callback or another task: asyncio catches the exception the
 callback" is logged) and the test goes on waiting, unbounded. So each coroutine test runs under `asyncio.timeout`
 at its bound (the `timeout` marker or ini value), which cancels the test's own task and fails it by name. Behind it,
 pytest-timeout's `thread` method fires a little later: if the loop itself is blocked (a synchronous call that never
-returns), it dumps every thread's stack with the test's name and ends the run, so nothing hangs. Synchronous tests
-keep the `signal` method, which interrupts them in their own frame.
+returns, or an async fixture that never finishes), it names the test, dumps every thread's stack and ends the
+run, so nothing hangs. Synchronous tests keep the `signal` method, which interrupts them in their own frame.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import sys
+import threading
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
 import pytest
+import pytest_timeout  # type: ignore[import-untyped]  # ships no type information
 
 # How long after the async bound the thread method ends the run when the loop did not come back to fail the test.
 BACKSTOP_S: Final = 30.0
@@ -59,4 +62,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if bound is None or bound <= 0:
             continue
         item.obj = bounded(item.obj, bound_s=bound)
-        item.add_marker(pytest.mark.timeout(bound + BACKSTOP_S, method="thread"))
+        # first, so that it is the closest `timeout` marker: a test's own marker would otherwise keep the signal
+        # method, whose exception the event loop can swallow
+        item.add_marker(pytest.mark.timeout(bound + BACKSTOP_S, method="thread"), append=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    """pytest-timeout's thread method, naming the test before its stack dump ends the run (the dump alone shows
+    only where each thread was, which for an async test stuck in a fixture is the event loop's select)."""
+    if settings.method != "thread":
+        return None
+
+    def fire() -> None:
+        # captured output is printed by the dump that follows, this line included
+        sys.stderr.write(f"Timeout: {item.nodeid} ran over {settings.timeout:g} s and its event loop never came back\n")
+        pytest_timeout.timeout_timer(item, settings)
+
+    timer = threading.Timer(settings.timeout, fire)
+    timer.name = f"pytest_timeout {item.nodeid}"
+
+    def cancel() -> None:
+        timer.cancel()
+        timer.join()
+
+    setattr(item, "cancel_timeout", cancel)  # noqa: B010 - the attribute pytest-timeout reads to cancel its timer
+    timer.start()
+    return True
