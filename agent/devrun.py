@@ -1,10 +1,15 @@
-"""``make run`` / ``python -m agent run-local``: the worker with everything it needs on this machine, and the dev page.
+"""``make run`` / ``python -m agent run-local``: a development worker with everything it needs on this machine, the dev
+page, and a restart of the worker whenever its code changes.
 
-With ``LIVEKIT_URL`` set this is ``python -m agent start`` (a production worker). Without it, it starts the bundled
-sandbox LiveKit server (``python -m sandbox``) and the fake OpenAI/Deepgram providers (``python -m sandbox
-providers``) as child processes on 127.0.0.1, then the dev page (``python -m agent.devpage``, its URL printed) and a
-development worker (``python -m agent dev``) pointed at them with their dev keys, and stops them all on Ctrl-C or
-SIGTERM. No account, key or network beyond loopback is needed; the fakes speak and transcribe with offline engines.
+It starts, as child processes on 127.0.0.1: the bundled sandbox LiveKit server (``python -m sandbox``) unless
+``LIVEKIT_URL`` names a server to use instead (then ``LIVEKIT_API_KEY``/``LIVEKIT_API_SECRET`` are that server's);
+the fake OpenAI/Deepgram providers (``python -m sandbox providers``) for whatever the environment gives no provider
+for (`agent.devproviders`: no ``OPENAI_API_KEY`` is said in one line, ``OPENAI_BASE_URL`` such as a local Ollama
+serves the LLM); the dev page (``python -m agent.devpage``, its URL printed); and a development worker
+(``python -m agent dev``) pointed at them, restarted when a Python file of the ``agent`` package changes
+(`agent.devreload`; ``--watch DIR`` to watch other directories), while the server, the fakes and the page stay up.
+Ctrl-C or SIGTERM stops them all. With no keys, no account or network beyond loopback is needed; the fakes speak and
+transcribe with offline engines.
 
 The worker posts its call events to the dev page (``WEBCALL_EVENTS_URL`` = the page's ``/webhook``, a fresh
 ``whsec_`` secret for this run, plain http allowed on loopback, the outbox in a directory removed at the end),
@@ -22,11 +27,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Final
 
 from agent.cli import Subcommand
+from agent.devproviders import ProviderPlan, plan_providers
+from agent.devreload import AGENT_PACKAGE, run_worker
 from agent.events.signing import new_secret
 
 DEV_API_KEY: Final = "devkey"
@@ -97,13 +105,32 @@ def exports(lines: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def local_environment(args: argparse.Namespace, children: Children) -> dict[str, str]:
+def dev_defaults() -> dict[str, str]:
+    """Settings a local run gives the worker unless the environment sets them."""
+    return {
+        # A development stack's webhook receiver is usually plain http on this machine.
+        "WEBCALL_EVENTS_ALLOW_HTTP": "true",
+        # Dev mode keeps no warm job process by default: the first call would wait seconds for one to start.
+        "WEBCALL_IDLE_PROCESSES": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+def sandbox_environment(args: argparse.Namespace, children: Children) -> dict[str, str]:
+    """Start the sandbox LiveKit server; the variables that point the worker and the page at it."""
     server = children.start(
         ["-m", "sandbox", "--port", str(args.livekit_port), "--api-key", DEV_API_KEY, "--api-secret", DEV_API_SECRET]
     )
     server_lines = read_until(server.stdout, marker="LIVEKIT_URL=", process=server)
     url = next(line.split("=", 1)[1] for line in server_lines if line.startswith("LIVEKIT_URL="))
     children.relay(server)
+    return {"LIVEKIT_URL": url, "LIVEKIT_API_KEY": DEV_API_KEY, "LIVEKIT_API_SECRET": DEV_API_SECRET}
+
+
+def fakes_environment(args: argparse.Namespace, children: Children, *, plan: ProviderPlan) -> dict[str, str]:
+    """Start the fake providers when `plan` needs any; the variables of those it needs."""
+    if not (plan.fake_openai or plan.fake_deepgram):
+        return {}
     fakes = children.start(
         [
             "-m",
@@ -117,18 +144,25 @@ def local_environment(args: argparse.Namespace, children: Children) -> dict[str,
     )
     provider_env = exports(read_until(fakes.stdout, marker="# deepgram", process=fakes))
     children.relay(fakes)
-    return {
-        # A development stack's webhook receiver is usually plain http on this machine.
-        "WEBCALL_EVENTS_ALLOW_HTTP": "true",
-        # Dev mode keeps no warm job process by default: the first call would wait seconds for one to start.
-        "WEBCALL_IDLE_PROCESSES": "1",
-        **os.environ,
-        **provider_env,
-        "LIVEKIT_URL": url,
-        "LIVEKIT_API_KEY": DEV_API_KEY,
-        "LIVEKIT_API_SECRET": DEV_API_SECRET,
-        "HF_HUB_OFFLINE": "1",
-    }
+    wanted = tuple(
+        prefix for prefix, fake in (("OPENAI_", plan.fake_openai), ("DEEPGRAM_", plan.fake_deepgram)) if fake
+    )
+    return {name: value for name, value in provider_env.items() if name.startswith(wanted)}
+
+
+def worker_environment(args: argparse.Namespace, children: Children, *, environ: Mapping[str, str]) -> dict[str, str]:
+    """Start the sandbox (unless ``LIVEKIT_URL``) and the fakes `environ` needs; the worker's environment."""
+    env = {**dev_defaults(), **environ}
+    if environ.get("LIVEKIT_URL"):
+        print(f"LiveKit server: {environ['LIVEKIT_URL']} (LIVEKIT_URL; no sandbox server)", flush=True)
+    else:
+        env.update(sandbox_environment(args, children))
+        print(f"sandbox LiveKit server: {env['LIVEKIT_URL']} (key {DEV_API_KEY}, secret {DEV_API_SECRET})", flush=True)
+    plan = plan_providers(environ)
+    env.update(plan.env)
+    env.update(fakes_environment(args, children, plan=plan))
+    print(plan.summary, flush=True)
+    return env
 
 
 def with_dev_page(env: dict[str, str], *, port: int, children: Children, outbox: str) -> tuple[dict[str, str], str]:
@@ -160,22 +194,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--openai-port", type=int, default=7890, help="the fake OpenAI's port")
     parser.add_argument("--deepgram-port", type=int, default=7891, help="the fake Deepgram's port")
     parser.add_argument("--page-port", type=int, default=7800, help="the dev page (http://127.0.0.1:PORT/)")
+    parser.add_argument(
+        "--watch",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="restart the worker when a Python file under DIR changes (repeatable; default: the agent package)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     children = Children()
     outbox = tempfile.TemporaryDirectory(prefix="webcall-events-")
+    # SIGTERM reaches only this process (Ctrl-C reaches the whole group): both end up in `children.stop()`.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
-        if os.environ.get("LIVEKIT_URL"):
-            return _against_livekit(args, children=children, outbox=outbox.name)
-        # SIGTERM reaches only this process (Ctrl-C reaches the whole group): both end up in `children.stop()`.
-        signal.signal(signal.SIGTERM, _interrupted)
-        env = local_environment(args, children)
-        print(f"sandbox LiveKit server: {env['LIVEKIT_URL']} (key {DEV_API_KEY}, secret {DEV_API_SECRET})", flush=True)
+        env = worker_environment(args, children, environ=os.environ)
         env, page_url = with_dev_page(env, port=args.page_port, children=children, outbox=outbox.name)
         print(f"talk to the agent: open {page_url}", flush=True)
-        print("or join a room yourself: python -m sandbox token --room demo --identity me", flush=True)
-        return children.start(["-m", "agent", "dev"], env=env, capture=False).wait()
+        if not os.environ.get("LIVEKIT_URL"):
+            print("or join a room yourself: python -m sandbox token --room demo --identity me", flush=True)
+        run_worker(
+            lambda: children.start(["-m", "agent", "dev"], env=env, capture=False),
+            paths=args.watch or (AGENT_PACKAGE,),
+        )
+        return 0
     except KeyboardInterrupt:
         return 0
     except RuntimeError as error:
@@ -184,16 +227,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         children.stop()
         outbox.cleanup()
-
-
-def _against_livekit(args: argparse.Namespace, *, children: Children, outbox: str) -> int:
-    """``LIVEKIT_URL`` is set: no sandbox; the dev page against that server and a production worker in this process."""
-    from agent.cli import main as cli_main
-
-    env, page_url = with_dev_page(dict(os.environ), port=args.page_port, children=children, outbox=outbox)
-    print(f"talk to the agent: open {page_url}", flush=True)
-    os.environ.update(env)
-    return cli_main(["start"])
 
 
 COMMAND = Subcommand(add_arguments=add_arguments, run=run)

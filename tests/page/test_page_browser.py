@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.page.conftest import DevStack
+from tests.e2e.dev_stack import DevStack
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
