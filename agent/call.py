@@ -235,6 +235,7 @@ class Call:
             outside_usage=self._outside_usage,
             incidents=lambda: (*self._chat.events, *self._faults.incidents),
             incident_counts=lambda: {**self._chat.incident_counts, **self._faults.counts},
+            journaled=not self._ctx.is_fake_job(),
         )
         if self._events is not None:
             self._events.started()

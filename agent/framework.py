@@ -21,10 +21,14 @@ is not the installed version or a name moved, so an upgrade is a deliberate, rev
   trying. The server emits ``worker_registered`` but no event when the connection drops or when it gives up; its
   health handler reads the same two flags.
 - `job_processes`: the pool's job processes (pid, and whether one runs a call), for their memory (`agent.metrics`).
+- `on_job_process_exit`: calls back in the main process when a job process that ran a call has exited (its job, pid
+  and exit code), so the main process can end the call's record for a process that died (`agent.events.orphans`).
+  The pool emits ``process_closed`` for it, but the server keeps its pool private and emits nothing of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -103,3 +107,42 @@ def job_processes(server: AgentServer) -> list[JobProcess]:
         for proc in pool.processes
         if isinstance(proc, ProcJobExecutor) and proc.pid is not None
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExitedJob:
+    """A job process that ran a call and has exited: the job it ran, its pid, and its exit code (negative: the
+    signal that killed it)."""
+
+    job_id: str
+    room: str
+    job_metadata: str
+    room_metadata: str
+    pid: int | None
+    exit_code: int | None
+
+
+def on_job_process_exit(server: AgentServer, callback: Callable[[ExitedJob], None]) -> None:
+    """Call `callback` on the main process's loop each time a job process of a running `server` that ran a real call
+    exits, whatever the reason (the call ended, the process crashed or was killed). Call it from ``worker_started``:
+    the pool is made when the server starts running."""
+    pool = server._proc_pool
+
+    def closed(proc: Any) -> None:
+        if not isinstance(proc, ProcJobExecutor):
+            return
+        info = proc.running_job
+        if info is None or info.fake_job:
+            return
+        callback(
+            ExitedJob(
+                job_id=info.job.id,
+                room=info.job.room.name,
+                job_metadata=info.job.metadata,
+                room_metadata=info.job.room.metadata,
+                pid=proc.pid,
+                exit_code=proc.exitcode,
+            )
+        )
+
+    pool.on("process_closed", closed)

@@ -204,6 +204,11 @@ class Settings(BaseSettings):
             return self.events_dir / "outbox"
         return Path("events-outbox")
 
+    def journal_dir(self) -> Path:
+        """Where job processes note which call events they handed over (`agent.events.journal`): in the outbox's
+        directory, ``.journal``."""
+        return self.outbox_dir() / ".journal"
+
     def require_livekit(self) -> None:
         """Raise `SettingsError` naming every missing LiveKit setting (never their values)."""
         missing = tuple(

@@ -11,7 +11,8 @@ Contract:
 - Load is active calls over ``WEBCALL_MAX_CALLS`` (`agent.ops`); ``on_request`` rejects while draining or full,
   leaving the job to another worker.
 - Silero VAD is loaded once per job process (``setup_fnc``), never per call; turn detection is pinned to it.
-- ``call.ended`` is sent from ``on_session_end`` (`session_ended`), the last step of a job the framework waits for.
+- ``call.ended`` is sent from ``on_session_end`` (`session_ended`), the last step of a job the framework waits for;
+  for a job whose process died, the main process sends it (`agent.events.orphans`).
 - Each call counts its metrics in its job process (`agent.metrics`). The commands that run this server
   (``start``, ``dev``, ``connect``) are `agent.worker_commands`.
 """
@@ -34,6 +35,7 @@ from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
 from agent.errors import PipelineError
 from agent.events import CallEvents
+from agent.events.orphans import complete_orphans_with
 from agent.events.redelivery import redeliver_with
 from agent.health import FRAMEWORK_HTTP_HOST
 from agent.log import call_log_fields, get_logger, install_redaction, warning_fields
@@ -148,6 +150,8 @@ def build_server(settings: Settings, *, capacity: Capacity | None = None) -> Age
     server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request, on_session_end=session_ended)
     # Call events the webhook did not take are re-sent from the outbox by the main process (a no-op without one).
     redeliver_with(server, settings)
+    # A call whose job process died gets its call.ended from the main process (`agent.events.orphans`).
+    complete_orphans_with(server, settings)
     return server
 
 
@@ -264,7 +268,13 @@ async def _never_joined(
     reason = "shutdown" if goodbye.requested.is_set() else "no_caller"
     logger.warning("no caller joined, ending job", extra={"reason": reason, "join_timeout_s": settings.join_timeout_s})
     await CallEvents.unserved(
-        settings, config=config, job_id=ctx.job.id, room=ctx.room.name, notice=None, end_reason=reason
+        settings,
+        config=config,
+        job_id=ctx.job.id,
+        room=ctx.room.name,
+        notice=None,
+        end_reason=reason,
+        journaled=not ctx.is_fake_job(),
     )
     ctx.shutdown(reason=reason)
 
@@ -272,7 +282,9 @@ async def _never_joined(
 async def _unserved(ctx: JobContext, *, config: CallConfig, settings: Settings, shared: pipeline.Shared) -> None:
     """A call no pipeline can serve: the caller is told, both events are sent, the job ends."""
     await tell_caller(ctx.room, tts_engine=_notice_tts(config, settings=settings, shared=shared))
-    await CallEvents.unserved(settings, config=config, job_id=ctx.job.id, room=ctx.room.name, notice=NOTICE)
+    await CallEvents.unserved(
+        settings, config=config, job_id=ctx.job.id, room=ctx.room.name, notice=NOTICE, journaled=not ctx.is_fake_job()
+    )
     metrics.call_ended(dialect=config.dialect, end_reason="unavailable")
     ctx.shutdown(reason="pipeline_error")
 

@@ -35,6 +35,8 @@ from livekit.agents import AgentSession
 from livekit.agents.metrics.usage import ModelUsage
 
 from agent.config.call_config import CallConfig, ConfigWarning
+from agent.events.files import run_blocking
+from agent.events.journal import Journal, State
 from agent.events.payload import (
     DEFAULT_MAX_BYTES,
     CallFacts,
@@ -81,8 +83,10 @@ class CallEvents:
         prices: PriceTable | None,
         include_content: bool,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        journal: Journal | None = None,
     ) -> None:
         self._config = config
+        self._journal = journal
         self._facts = facts
         self._transcript = transcript
         self._usage = usage
@@ -111,8 +115,10 @@ class CallEvents:
         outside_usage: Callable[[], Sequence[ModelUsage]] = list,
         incidents: Callable[[], Sequence[Incident]] = tuple,
         incident_counts: Callable[[], Mapping[str, int] | None] = lambda: None,
+        journaled: bool = True,
     ) -> CallEvents | None:
-        """The call's events; None when no sink is configured."""
+        """The call's events; None when no sink is configured. `journaled`: noted in the call journal for the main
+        process (`agent.events.journal`); a console or simulated job has no main process watching it."""
         sinks = sinks_from(settings)
         if not sinks:
             return None
@@ -128,6 +134,7 @@ class CallEvents:
             prices=_prices(settings),
             include_content=settings.events_include_transcript,
             max_bytes=settings.events_max_bytes,
+            journal=Journal(settings.journal_dir()) if journaled else None,
         )
 
     @classmethod
@@ -140,6 +147,7 @@ class CallEvents:
         room: str,
         notice: str | None,
         end_reason: str = "unavailable",
+        journaled: bool = True,
     ) -> None:
         """``call.started``, ``call.config_resolved`` and ``call.ended`` of a call that never ran: no pipeline could
         serve it (end reason ``unavailable``), no caller joined (``no_caller``) or the worker stopped first
@@ -162,6 +170,7 @@ class CallEvents:
             prices=_prices(settings),
             include_content=settings.events_include_transcript,
             max_bytes=settings.events_max_bytes,
+            journal=Journal(settings.journal_dir()) if journaled else None,
         )
         events.started()
         events.config_resolved(config, trigger="start")
@@ -176,7 +185,7 @@ class CallEvents:
             now=time.time(),
             max_bytes=self._max_bytes,
         )
-        self._started = asyncio.create_task(self._deliver(event), name="webcall.events.started")
+        self._started = asyncio.create_task(self._deliver_journaled(event), name="webcall.events.started")
 
     def config_resolved(self, config: CallConfig, *, trigger: ResolveTrigger) -> None:
         """Send ``call.config_resolved`` for `config` in the background, after the events before it. Its warnings
@@ -225,7 +234,7 @@ class CallEvents:
         except Exception:
             logger.exception("call ended event not built")
             return
-        await self._deliver(event)
+        await self._deliver_journaled(event)
 
     def _note(self, warnings: Sequence[ConfigWarning]) -> None:
         for warning in warnings:
@@ -234,6 +243,22 @@ class CallEvents:
     async def _deliver_after(self, before: asyncio.Task[None], event: Event) -> None:
         await asyncio.gather(before, return_exceptions=True)
         await self._deliver(event)
+
+    async def _deliver_journaled(self, event: Event) -> None:
+        """Deliver `event`, noted in the journal as ``sending`` before and ``sent`` after (when there is one)."""
+        await self._note_in_journal(event, "sending")
+        await self._deliver(event)
+        await self._note_in_journal(event, "sent")
+
+    async def _note_in_journal(self, event: Event, state: State) -> None:
+        journal = self._journal
+        if journal is None:
+            return
+        try:
+            await run_blocking(lambda: journal.note(event, job_id=self._facts.job_id, state=state))
+        except OSError as error:
+            # Delivery goes on: only a completion by the main process, should this process die, is at stake.
+            logger.error("call journal not written", extra={"event_type": event.type, "error": type(error).__name__})
 
     async def _deliver(self, event: Event) -> None:
         results = await asyncio.gather(

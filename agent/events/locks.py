@@ -57,6 +57,20 @@ class JobLocks:
             return Lock(path=path, token=token)
         return None
 
+    def break_if_held_by(self, job: str, *, pid: int) -> bool:
+        """Blocking: break the job's lock when process `pid` holds it (the caller knows that process is gone, so
+        the lock need not wait out its lease); whether it did."""
+        path = self.directory / f"{job}.lock"
+        try:
+            holder = path.read_text()
+        except OSError:
+            return False
+        if holder.split("-", 1)[0] != str(pid):
+            return False
+        path.unlink(missing_ok=True)
+        logger.warning("outbox lock of an exited process broken", extra={"pid": pid})
+        return True
+
     @staticmethod
     def refresh(lock: Lock) -> None:
         with contextlib.suppress(OSError):

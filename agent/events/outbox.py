@@ -41,6 +41,7 @@ from agent.events.locks import LEASE_S, JobLocks, Lock
 from agent.events.payload import Event
 from agent.events.policy import Verdict
 from agent.events.record import NAME, DeadReason, Entry, Record, State, job_of
+from agent.events.record import safe_event_id as _safe_id
 
 INFLIGHT: Final = ".inflight"
 LOCKS: Final = ".locks"
@@ -245,6 +246,16 @@ class Outbox:
         """The job's pending names in sending order: ``call.started`` first whatever the clocks said."""
         names = [name for name in self._names(self.directory) if job_of(name) == job]
         return sorted(names, key=lambda name: (name.split("-", 2)[1], name))
+
+    def holds(self, event_id: str, *, job: str) -> bool:
+        """Whether an event of `job` with this id is pending, claimed or dead here."""
+        safe = _safe_id(event_id)
+        for directory in (self.directory, self.inflight_dir, self.dead_dir):
+            for name in self._names(directory):
+                match = NAME.match(name)
+                if match is not None and match.group(4) == job and match.group(3) == safe:
+                    return True
+        return False
 
     def claimed(self, job: str) -> list[str]:
         """The job's names in ``.inflight``."""

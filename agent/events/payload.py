@@ -26,11 +26,13 @@ speed, welcome mode, chat, limits, knowledge base ids and ``provenance`` (field 
 without the ``variables.*`` entries, and without the values the caller set, e.g. its language). No text the call
 speaks or is told (instructions, welcome text) is in it.
 
-``call.ended`` adds ``ended_at``, ``duration_s``, ``end_reason``, ``usage`` (``llm`` tokens, ``tts`` characters and
-audio seconds, ``stt`` audio seconds: one entry per provider/model, plus ``totals``), ``incidents`` (the first
-few of each code, e.g. ``chat_queue_full``, with counts and codes only), ``incident_counts`` (every incident, by
-code), ``cost`` (an estimate, see
-`agent.events.prices`; absent without a price table) and ``transcript``: both channels in order, each item
+``call.ended`` adds ``ended_at``, ``duration_s``, ``end_reason``, ``status`` (``error`` when the worker failed the
+call: ``job_process_died``, ``unavailable``, ``provider_error``, a session ``error``; else ``ok``), ``usage``
+(``llm`` tokens, ``tts`` characters and audio seconds, ``stt`` audio seconds: one entry per provider/model, plus
+``totals``), ``incidents`` (the first few of each code, e.g. ``chat_queue_full``, with counts and codes only),
+``incident_counts`` (every incident, by code), ``record_complete`` (false only in a ``call.ended`` the main process
+built for a job process that died: `orphan_ended_event`), ``cost`` (an estimate, see `agent.events.prices`; absent
+without a price table) and ``transcript``: both channels in order, each item
 ``{"seq", "at", "channel": "chat"|"voice", "role": "user"|"assistant", "speaker", "interrupted", "text"}``; a text
 longer than `MAX_ITEM_CHARS` is cut there and the item says ``"text_truncated": true, "chars": <full length>``.
 
@@ -73,6 +75,23 @@ ResolveTrigger = Literal["start", "room_metadata", "caller"]
 VERSION: Final = 1
 MAX_ITEM_CHARS: Final = 4000
 DEFAULT_MAX_BYTES: Final = 512 * 1024
+# ``call.ended.status`` is ``error`` for these end reasons (the worker failed the call), else ``ok``.
+ERROR_END_REASONS: Final = frozenset({"job_process_died", "unavailable", "provider_error", "error"})
+# The fields every event of a call shares (`_common`), which a ``call.ended`` built from ``call.started`` copies.
+COMMON_FIELDS: Final = frozenset(
+    {
+        "job_id",
+        "room",
+        "dialect",
+        "agent_id",
+        "profile",
+        "call",
+        "warnings",
+        "started_at",
+        "content_included",
+        "variables",
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,9 +188,7 @@ def ended_event(
     (the first few of each code whole, every code counted). `warnings`: every warning of the call (its start's and
     its mid-call changes'), by default the config's."""
     body = _common(config, facts=facts, include_content=include_content, warnings=warnings)
-    body["ended_at"] = iso(ended_at)
-    body["duration_s"] = round(max(0.0, ended_at - facts.started_at), 3)
-    body["end_reason"] = end_reason
+    _end(body, started_at=facts.started_at, ended_at=ended_at, end_reason=end_reason)
     body["usage"] = usage_summary(usage)
     if prices is not None:
         body["cost"] = estimate_cost(usage, prices)
@@ -181,7 +198,34 @@ def ended_event(
     ]
     body["incidents"] = [{"code": i.code, "at": iso(i.at), **i.data} for i in incidents]
     body["incident_counts"] = dict(incident_counts) if incident_counts is not None else _counts(incidents)
+    body["record_complete"] = True
     return _event("call.ended", body, now=ended_at, max_bytes=max_bytes)
+
+
+def orphan_ended_event(
+    started: Event, *, ended_at: float, end_reason: str, incident: Mapping[str, object], max_bytes: int
+) -> Event:
+    """``call.ended`` of a call whose job process died, built by the worker's main process from the call's
+    ``call.started``: its common fields, the end, and `incident` (``{"code": ..., **data}``). What only the job
+    process knew (transcript, usage, the call's own incidents) died with it: the transcript is empty, the usage zero,
+    and ``record_complete`` is false."""
+    body = {key: value for key, value in started.body.items() if key in COMMON_FIELDS}
+    started_at = started.body.get("started_at")
+    begun = datetime.fromisoformat(started_at).timestamp() if isinstance(started_at, str) else ended_at
+    _end(body, started_at=begun, ended_at=ended_at, end_reason=end_reason)
+    body["usage"] = usage_summary(())
+    body["transcript"] = []
+    body["incidents"] = [{**incident, "at": iso(ended_at)}]
+    body["incident_counts"] = {str(incident["code"]): 1}
+    body["record_complete"] = False
+    return _event("call.ended", body, now=ended_at, max_bytes=max_bytes)
+
+
+def _end(body: dict[str, object], *, started_at: float, ended_at: float, end_reason: str) -> None:
+    body["ended_at"] = iso(ended_at)
+    body["duration_s"] = round(max(0.0, ended_at - started_at), 3)
+    body["end_reason"] = end_reason
+    body["status"] = "error" if end_reason in ERROR_END_REASONS else "ok"
 
 
 def _event(

@@ -88,7 +88,7 @@ class Record(BaseModel):
     def name(self) -> str:
         rank = 0 if self.event.type == "call.started" else 1
         millis = min(max(0, int(self.created_at * 1000)), 10**13 - 1)
-        event_id = _safe(self.event.id, keep="_")
+        event_id = safe_event_id(self.event.id)
         return f"{millis:013d}-{rank}-{event_id}-{_safe(self.job_id, keep='-_')}.json"
 
 
@@ -111,6 +111,11 @@ def job_of(name: str) -> str | None:
     """The job id a record's file name carries; None for a name no record has."""
     match = NAME.match(name)
     return match.group(4) if match is not None else None
+
+
+def safe_event_id(event_id: str) -> str:
+    """An event id as a file name carries it."""
+    return _safe(event_id, keep="_")
 
 
 def _safe(text: str, *, keep: str) -> str:

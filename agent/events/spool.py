@@ -10,6 +10,8 @@ written one at a time by its emitter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from pathlib import Path
 
 from agent.events.files import write_atomically
@@ -41,6 +43,18 @@ class SpoolSink:
             )
             return False
         return True
+
+    def holds(self, event_id: str, *, job_id: str) -> bool:
+        """Blocking: whether the call's file has an event with this id."""
+        try:
+            lines = self.path_for(job_id).read_bytes().splitlines()
+        except FileNotFoundError:
+            return False
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                if json.loads(line).get("id") == event_id:
+                    return True
+        return False
 
     def append(self, event: Event, *, job_id: str) -> Path:
         """Blocking: rewrite the call's file with `event` as its last line, atomically."""

@@ -47,6 +47,7 @@ class WorkerProcess:
         own_process_group: bool = False,
         command: Sequence[str] | None = None,
         registered: bool = True,
+        ready_within_s: float = WORKER_READY_WITHIN_S,
     ) -> WorkerProcess:
         """Start the worker (or another ``command`` that logs ``registered worker``, e.g. the bench's baseline) and
         wait until it registered with the server (with `registered` false: until it serves its health port); with
@@ -62,9 +63,7 @@ class WorkerProcess:
         )
         worker = cls(process=process)
         worker._reader = asyncio.create_task(worker._read())
-        await worker.wait_for_log(
-            "registered worker" if registered else HEALTH_LISTENING, within_s=WORKER_READY_WITHIN_S
-        )
+        await worker.wait_for_log("registered worker" if registered else HEALTH_LISTENING, within_s=ready_within_s)
         return worker
 
     def health_url(self, path: str = "/") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import ssl
+import typing
 from importlib.metadata import version
 from typing import Any
 
@@ -50,6 +51,13 @@ def test_a_running_server_keeps_its_process_pool_where_job_processes_reads_it() 
     # `job_processes` reads it with a default (no pool before the server runs): a rename would silently list none.
     assert "self._proc_pool = ipc.proc_pool.ProcPool(" in inspect.getsource(AgentServer.run)
     assert "fake_job" in {field.name for field in dataclasses.fields(RunningJobInfo)}
+
+
+def test_the_pool_emits_process_closed_for_an_executor_which_has_its_exit_code() -> None:
+    # What `framework.on_job_process_exit` listens to (its behaviour: tests/faults/test_process_faults_e2e.py).
+    assert "process_closed" in typing.get_args(proc_pool.EventTypes)
+    assert 'self.emit("process_closed", proc)' in inspect.getsource(proc_pool.ProcPool._monitor_process_task)
+    assert isinstance(inspect.getattr_static(ProcJobExecutor, "exitcode"), property)
 
 
 def test_an_idle_server_has_no_job_process_to_signal() -> None:
