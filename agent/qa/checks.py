@@ -21,9 +21,17 @@ SHOWN_CHARS = 120
 
 @dataclass(frozen=True)
 class Check:
+    """One verdict. A skipped check (the LLM judge with no LLM configured) neither passes nor fails: `reason` says
+    why it did not run."""
+
     name: str
     ok: bool
     reason: str = ""
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else "pass" if self.ok else "fail"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """What a QA run shows: a line per scenario as it finishes, the summary table (``rich``), and JUnit XML.
 
 JUnit: one ``<testsuite name="webcall-agent qa">`` with a ``<testcase>`` per scenario (``classname`` its file,
-``time`` its seconds); a failed scenario carries one ``<failure>`` whose message names the failed checks and whose
-text lists each with its reason. No secret is ever part of an outcome, so nothing here needs redacting.
+``time`` its seconds; ``system-out`` lists every check's status, a skipped one with its reason); a failed scenario
+carries one ``<failure>`` whose message names the failed checks and whose text lists each with its reason. No secret
+is ever part of an outcome, so nothing here needs redacting.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from agent.qa.checks import Check
 from agent.qa.runner import Outcome
 
 SUITE = "webcall-agent qa"
@@ -21,7 +24,9 @@ SUITE = "webcall-agent qa"
 
 def progress_line(outcome: Outcome, *, console: Console) -> None:
     verdict = "[green]pass[/green]" if outcome.ok else "[red]FAIL[/red]"
-    console.print(f"{verdict} {outcome.scenario.name} ({outcome.seconds:.1f} s)", highlight=False)
+    skipped = outcome.skipped()
+    note = f"; skipped: {', '.join(check.name for check in skipped)}, {skipped[0].reason}" if skipped else ""
+    console.print(f"{verdict} {escape(outcome.scenario.name)} ({outcome.seconds:.1f} s{escape(note)})", highlight=False)
 
 
 def summary_table(outcomes: Sequence[Outcome]) -> Table:
@@ -32,11 +37,13 @@ def summary_table(outcomes: Sequence[Outcome]) -> Table:
     table.add_column("time", justify="right")
     table.add_column("failed checks")
     for outcome in outcomes:
-        passed = sum(check.ok for check in outcome.checks)
+        skipped = outcome.skipped()
+        passed = sum(check.ok for check in outcome.checks if not check.skipped)
+        counted = f"{passed}/{len(outcome.checks) - len(skipped)}"
         table.add_row(
             outcome.scenario.name,
             "[green]pass[/green]" if outcome.ok else "[red]FAIL[/red]",
-            f"{passed}/{len(outcome.checks)}",
+            f"{counted}, {len(skipped)} skipped" if skipped else counted,
             f"{outcome.seconds:.1f} s",
             "\n".join(f"{check.name}: {check.reason}" for check in outcome.failures()),
         )
@@ -66,13 +73,17 @@ def junit_xml(outcomes: Sequence[Outcome]) -> bytes:
             failure = ET.SubElement(case, "failure", message=", ".join(check.name for check in failures))
             failure.text = "\n".join(f"{check.name}: {check.reason}" for check in failures)
         ET.SubElement(case, "system-out").text = f"room {outcome.room}; " + ", ".join(
-            f"{check.name} {'ok' if check.ok else 'failed'}" for check in outcome.checks
+            f"{check.name} {_status_word(check)}" for check in outcome.checks
         )
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
     text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return text
+
+
+def _status_word(check: Check) -> str:
+    return f"skipped ({check.reason})" if check.skipped else "ok" if check.ok else "failed"
 
 
 def write_junit(path: Path, outcomes: Sequence[Outcome]) -> None:

@@ -6,8 +6,9 @@ With no file named, every ``config/scenarios/*.yaml`` runs. The stack comes from
 ``make run``'s sandbox: ``LIVEKIT_URL`` / ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET`` (``ws://127.0.0.1:7880``,
 ``devkey``, ``secret``), ``LIVEKIT_AGENT_NAME``, ``OPENAI_BASE_URL`` and ``DEEPGRAM_BASE_URL`` (the fakes, read
 through ``GET /sandbox/requests``; the sandbox's ports without ``LIVEKIT_URL``) and ``WEBCALL_EVENTS_DIR`` (the
-worker's events spool, also ``--events-dir``). Exit codes: 0 every scenario passed, 1 one failed, 2 a scenario file
-or an option cannot be used (one line on stderr).
+worker's events spool, also ``--events-dir``); the LLM judge's from ``WEBCALL_QA_JUDGE_*`` (`agent.qa.judge`).
+Exit codes: 0 every scenario passed (skipped checks aside), 1 one failed, 2 a scenario file or an option cannot be
+used (one line on stderr).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import jwt.warnings
 from rich.console import Console
 
+from agent.qa.judge import JudgeSettings
 from agent.qa.observe import EventSpool, Providers
 from agent.qa.output import progress_line, summary_table, write_junit
 from agent.qa.runner import Outcome, Stack, run_scenario
@@ -59,6 +61,7 @@ def stack_from(env: Mapping[str, str], *, events_dir: Path | None) -> Stack:
         agent_name=env.get("LIVEKIT_AGENT_NAME") or DEFAULT_AGENT_NAME,
         providers=Providers(providers),
         spool=EventSpool(spool),
+        judge=JudgeSettings.from_env(env),
     )
 
 

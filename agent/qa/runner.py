@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from agent.qa.checks import Check, Evidence, evaluate
+from agent.qa.judge import JudgeSettings, judge_checks
 from agent.qa.observe import EventSpool, Providers
 from agent.qa.scenario import OBSERVABLE, BargeInStep, SayStep, Scenario, TypeStep, WaitStep
 from agent.qa.scenario import Step as ScenarioStep
@@ -34,6 +35,7 @@ class Stack:
     agent_name: str = DEFAULT_AGENT_NAME
     providers: Providers = field(default_factory=lambda: Providers(()))
     spool: EventSpool = field(default_factory=lambda: EventSpool(None))
+    judge: JudgeSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,15 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(check.ok for check in self.checks)
+        """Something was checked and nothing failed (skipped checks do neither)."""
+        counted = [check for check in self.checks if not check.skipped]
+        return bool(counted) and all(check.ok for check in counted)
 
     def failures(self) -> list[Check]:
-        return [check for check in self.checks if not check.ok]
+        return [check for check in self.checks if not check.ok and not check.skipped]
+
+    def skipped(self) -> list[Check]:
+        return [check for check in self.checks if check.skipped]
 
 
 async def run_scenario(scenario: Scenario, *, stack: Stack) -> Outcome:
@@ -67,6 +74,7 @@ async def run_scenario(scenario: Scenario, *, stack: Stack) -> Outcome:
     events = await stack.spool.wait_for(plan.room, types=types, within_s=EVENTS_WITHIN_S if types else 0.0)
     requests = await stack.providers.since(marks)
     checks = evaluate(scenario, Evidence(report=report, requests=requests, events=events))
+    checks += await judge_checks(scenario.spec.expect.judge, report, settings=stack.judge)
     if not checks:
         checks = [Check("expectations", False, "the scenario expects nothing")]
     return Outcome(scenario, tuple(checks), time.monotonic() - started, plan.room, report)

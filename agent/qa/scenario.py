@@ -16,6 +16,7 @@
       events: [{type: call.started, dialect: vaani}, {type: call.ended, end_reason: caller_left}]
       config: example                       # or {dotted.field: value, ...}
       instructions_contain: [Mohammed]
+      judge: the agent answers the question it was asked   # or a list; an LLM decides (`agent.qa.judge`)
 
 Instead of ``example``, ``call`` gives the inputs inline, in a golden case's keys and forms (``job_metadata``,
 ``room_metadata``, ``participant_metadata``, ``attributes``, ``room_name``; read by `agent.config.golden`).
@@ -126,6 +127,13 @@ class Expectations(_Model):
     events: tuple[EventExpectation, ...] = ()
     config: Literal["example"] | dict[str, Any] | None = None
     instructions_contain: tuple[str, ...] = ()
+    judge: tuple[Annotated[str, Field(min_length=1, max_length=500)], ...] = ()
+    """Criteria a real LLM decides over the call's transcript; skipped without one (`agent.qa.judge`)."""
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
 
 
 class ScenarioFile(_Model):

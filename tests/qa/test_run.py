@@ -116,4 +116,10 @@ async def test_the_shipped_scenarios_pass_on_the_sandbox_and_the_failing_one_fai
     assert reason.get("message") == "reply[1].contains"
     assert "'We open at nine' not in 'You said: What are your opening hours?'" in (reason.text or "")
     assert f"{len(SHIPPED)}/{len(SHIPPED) + 1} scenarios passed" in output
+    # no LLM for the judge here: its check is skipped, and the scenario passes on the others
+    judged = cases["sawt-documented-body"].find("system-out")
+    assert judged is not None
+    assert "judge[1] skipped (no LLM configured for the judge" in (judged.text or "")
+    assert "pass sawt-documented-body" in output
+    assert "skipped: judge[1]" in output
     assert "FAIL deliberately-failing" in output
