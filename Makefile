@@ -29,9 +29,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e '.[offline,sandbox,dev]'
 	touch $(STAMP)
 
-# Runs the worker. With LIVEKIT_URL unset it first starts the local sandbox server and fake providers
-# (no keys, no cloud) and points the worker at them; see README.
-run: setup
+# Runs the dev stack: a worker restarted on code changes, the sandbox server (unless LIVEKIT_URL), the fake providers
+# for what has no key, and the dev page, its URL printed; see README. Only the venv: the test tools' npm validators
+# and the image's wheels are not needed to talk to the agent.
+run: $(STAMP)
 	$(PY) -m agent run-local
 
 # Tests run inside a private user + network namespace that the run makes itself (lo and a veth pair,
