@@ -86,6 +86,20 @@ async def shoot(page: Page, name: str) -> None:
         await page.screenshot(path=str(Path(SCREENSHOTS_DIR) / name))
 
 
+# Runs in the page: `page` is app.js's state, `page.room` its livekit-client Room.
+LEGACY_CHAT = """async (text) => {
+  const room = page.room;
+  const reply = new Promise((resolve) => {
+    room.on(LivekitClient.RoomEvent.ChatMessage, (message, from) => {
+      if (from && from.identity !== room.localParticipant.identity) resolve(message.message);
+    });
+  });
+  await room.localParticipant.sendChatMessage(text);
+  const late = new Promise((_, reject) => setTimeout(() => reject(new Error("no ChatMessage reply")), 60000));
+  return await Promise.race([reply, late]);
+}"""
+
+
 async def test_a_caller_in_chromium_is_welcomed_answered_typed_and_spoken_and_sees_config_and_events(
     dev_stack: DevStack, browser: BrowserContext
 ) -> None:
@@ -129,6 +143,12 @@ async def test_a_caller_in_chromium_is_welcomed_answered_typed_and_spoken_and_se
     await expect(page.locator("#latency tbody tr")).to_have_count(1)
     await expect(page.locator("#latency tbody tr").first.locator("td").nth(2)).to_have_text(re.compile(r"^\d+ ms$"))
     await shoot(page, "page-chat.png")
+
+    # livekit-client's deprecated sendChatMessage() (a ChatMessage data packet) is answered too: on lk.transcription,
+    # and back as a ChatMessage (RoomEvent.ChatMessage), which is what a frontend built on it shows.
+    legacy_reply = await page.evaluate(LEGACY_CHAT, "Is parking free?")
+    assert legacy_reply == "You said: Is parking free?"
+    await expect(transcript.locator(".entry.agent", has_text="You said: Is parking free?")).to_have_count(1)
 
     # Spoken: the microphone plays the question; the caller's transcript and the agent's answer both appear.
     await page.get_by_role("button", name="Microphone off").click()
