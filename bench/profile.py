@@ -111,10 +111,29 @@ async def warm_starts(stack: phases.Stack, worker: Worker, *, runs: int) -> list
 
 @dataclass(frozen=True)
 class Steady:
-    """A talking call: the job processes' CPU per thread name (cores) and each process's memory at its end."""
+    """A talking call: the job processes' CPU per thread name (cores), each process's memory at its end and the call
+    job's largest private mappings (kB of private pages by mapping name)."""
 
     threads: dict[str, float]
     memory_kib: dict[str, tuple[int, int, int]]
+    private_kib: dict[str, int]
+
+
+def private_mappings(pid: int, *, top: int = 12) -> dict[str, int]:
+    """The process's private pages (clean + dirty, kB) per mapping name (``[anon]`` for anonymous memory)."""
+    found: Counter[str] = Counter()
+    name = "[anon]"
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            head = line.split()
+            if not head:
+                continue
+            if "-" in head[0] and not head[0].endswith(":"):
+                name = head[5] if len(head) > 5 else "[anon]"
+                name = name.rsplit("/site-packages/", 1)[-1]
+            elif head[0] in ("Private_Clean:", "Private_Dirty:"):
+                found[name] += int(head[1])
+    return dict(found.most_common(top))
 
 
 def memory_by_role(pids: set[int], *, busy: int) -> dict[str, tuple[int, int, int]]:
@@ -149,13 +168,15 @@ async def steady_call(stack: phases.Stack, worker: Worker, *, seconds: float, sp
         for (pid, tid), (_, cpu) in after.items():
             per_pid[pid] = per_pid.get(pid, 0.0) + cpu - before.get((pid, tid), ("", 0.0))[1]
         per_pid.pop(worker.running.process.pid, None)
-        memory = memory_by_role(pids, busy=max(per_pid, key=lambda pid: per_pid[pid]))
+        busy = max(per_pid, key=lambda pid: per_pid[pid])
+        memory = memory_by_role(pids, busy=busy)
+        private = private_mappings(busy)
     finally:
         await phases.close_call(stack, call)
     # only the threads that used CPU: the busy job process, not the idle ones
     used = thread_groups(before, after, pids)
     threads = {name: s / wall for name, s in sorted(used.items(), key=lambda kv: -kv[1]) if s / wall >= 0.001}
-    return Steady(threads=threads, memory_kib=memory)
+    return Steady(threads=threads, memory_kib=memory, private_kib=private)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -196,6 +217,9 @@ async def run(args: argparse.Namespace) -> int:
     print("memory of the worker's processes at the end of the call (MiB): RSS, PSS, USS")
     for role, (rss, pss, uss) in steady.memory_kib.items():
         print(f"  {role:40s} {rss / 1024:7.1f} {pss / 1024:7.1f} {uss / 1024:7.1f}")
+    print("the call job's private memory by mapping (MiB):")
+    for mapping, kib in steady.private_kib.items():
+        print(f"  {kib / 1024:7.1f}  {mapping}")
     return 0
 
 
