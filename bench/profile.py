@@ -13,8 +13,10 @@ and the project's worker alone. Two phases, each under ``py-spy record --subproc
 - ``call``: one call, the caller saying a sentence after each reply, for ``--seconds``; the job process's CPU per
   thread name over the window from ``/proc`` (native threads such as libwebrtc's are invisible to py-spy).
 
-Writes ``OUT-start.svg``/``OUT-call.svg`` (flame graphs), ``OUT-start.txt``/``OUT-call.txt`` (the functions with the
-most samples, own and total, from py-spy's collapsed stacks) and prints the timelines and the thread breakdown.
+Writes ``OUT-start.svg``/``OUT-call.svg`` (flame graphs), ``OUT-*.collapsed`` (py-spy's raw stacks) and
+``OUT-start.txt``/``OUT-call.txt`` (busy samples per process and per category, framework or ours, and the busiest
+functions; ``--summarize FILE.collapsed`` prints that again), and prints the timelines, the thread breakdown and the
+memory of each process.
 """
 
 from __future__ import annotations
@@ -63,32 +65,110 @@ class Recording:
             proc.send_signal(2)  # SIGINT: py-spy writes what it has
         for proc in self._procs:
             await asyncio.to_thread(proc.wait, 30)
-        stacks: Counter[str] = Counter()
         with contextlib.suppress(OSError):
-            for line in self._raw.read_text().splitlines():
-                stack, _, count = line.rpartition(" ")
-                if stack:
-                    stacks[stack] += int(count)
-        return stacks
+            return read_collapsed(self._raw)
+        return Counter()
+
+
+# A sample whose top frame is one of these is a thread waiting (py-spy counts some waits as active).
+WAITING = (
+    "EpollSelector.select",
+    "Condition.wait",
+    "Event.wait",
+    "_worker (concurrent/futures/thread.py:81)",
+    "_read_exactly",
+    "Thread.join",
+)
+# What a busy sample is spent on: the first pattern found anywhere in its stack names it.
+CATEGORIES = (
+    ("VAD, native (framework: livekit-local-inference)", "inference/vad"),
+    ("VAD, Silero in onnxruntime (plugin)", "silero/"),
+    ("transcript synchronizer's speaking-rate estimate (framework)", "_speaking_rate"),
+    ("job prewarm (ours: agent.worker.prewarm)", "prewarm (agent/worker.py"),
+    ("event loop monitor (framework)", "loop_monitor"),
+    ("job memory sampling, main process (framework)", "_sample_memory_mb"),
+    ("child process count for Prometheus, main process (framework)", "_update_child_proc_count"),
+    ("imports", "_find_and_load"),
+    ("WebRTC events in (SDK: ffi_event_callback)", "ffi_event_callback"),
+    ("WebRTC requests out (SDK: capture_frame, APM, resampler)", "FfiClient.request"),
+    ("OpenAI TTS stream (plugin, via agent.openai_tts)", "ChunkedStream._run"),
+    ("our code (agent/)", "(agent/"),
+    ("STT stream adapter (framework)", "stt/stream_adapter"),
+    ("RoomIO (framework)", "room_io"),
+    ("audio recognition (framework)", "audio_recognition"),
+    ("agent activity (framework)", "agent_activity"),
+    ("OpenAI SDK / httpx", "openai/"),
+    ("transcript synchronizer (framework)", "synchronizer.py"),
+    ("WebRTC audio frames in (SDK: AudioStream)", "AudioStream._run"),
+    ("logging", "log_queue"),
+    ("executor threads' work", "_WorkItem.run"),
+)
+
+
+def category(stack: str, frames: list[str]) -> str:
+    # the frames that start a process's event loop (ours in the main process) are in every sample: they name nothing
+    loop = next((i for i, f in enumerate(frames) if f.startswith("BaseEventLoop.run_forever")), 0)
+    stack = ";".join(frames[loop:])
+    found = next((name for name, pattern in CATEGORIES if pattern in stack), None)
+    if found is not None:
+        return found
+    if "asyncio/" in frames[-1]:
+        return "asyncio's loop itself (wake-ups, callbacks)"
+    if len(frames) <= 2:
+        return "no Python frame below the process's entry (native code)"
+    return "other"
+
+
+def _process(stack: str) -> str:
+    """The innermost process of a py-spy ``--subprocesses`` stack, by role."""
+    processes = [f for f in stack.split(";") if f.startswith("process ")]
+    last = processes[-1] if processes else ""
+    pid = last.split(":", 1)[0].removeprefix("process ")
+    return f"main {pid}" if len(processes) == 1 else f"job {pid}"
 
 
 def summary(stacks: Counter[str], *, title: str) -> str:
-    """The functions with the most samples: own (the frame on top) and total (anywhere in the stack)."""
-    total = sum(stacks.values()) or 1
+    """Busy samples (waiting threads left out) per process and per category, then the busiest functions."""
+    busy: Counter[str] = Counter()
+    waiting = 0
+    by_process: Counter[str] = Counter()
+    by_category: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    anywhere: Counter[str] = Counter()
     for stack, count in stacks.items():
         frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-        if not frames:
+        if not frames or frames[-1].startswith(WAITING):
+            waiting += count
             continue
+        busy[stack] += count
+        by_process[_process(stack)] += count
+        by_category[category(stack, frames)] += count
         own[frames[-1]] += count
-        for frame in set(frames):
-            anywhere[frame] += count
-    lines = [f"# {title}: {total} samples", "", "## own (top of stack)"]
-    lines += [f"{100 * n / total:5.1f}%  {f}" for f, n in own.most_common(TOP)]
-    lines += ["", "## total (anywhere in the stack)"]
-    lines += [f"{100 * n / total:5.1f}%  {f}" for f, n in anywhere.most_common(TOP)]
+    total = sum(busy.values()) or 1
+    lines = [f"# {title}", "", f"{total} busy samples at 100 Hz ({waiting} waiting left out)", "", "## per process"]
+    lines += [f"{100 * n / total:5.1f}%  {name}" for name, n in by_process.most_common()]
+    lines += ["", "## per category (every process)"]
+    lines += [f"{100 * n / total:5.1f}%  {name}" for name, n in by_category.most_common()]
+    busiest = by_process.most_common(1)[0][0] if by_process else ""
+    in_busiest: Counter[str] = Counter()
+    for stack, count in busy.items():
+        if _process(stack) == busiest:
+            frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+            in_busiest[category(stack, frames)] += count
+    share = sum(in_busiest.values()) or 1
+    lines += ["", f"## per category, the busiest process ({busiest})"]
+    lines += [f"{100 * n / share:5.1f}%  {name}" for name, n in in_busiest.most_common()]
+    lines += ["", "## busiest functions (top of stack)"]
+    lines += [f"{100 * n / total:5.1f}%  {f[:160]}" for f, n in own.most_common(TOP)]
     return "\n".join(lines) + "\n"
+
+
+def read_collapsed(path: Path) -> Counter[str]:
+    stacks: Counter[str] = Counter()
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack:
+            stacks[stack] += int(count)
+    return stacks
 
 
 async def warm_starts(stack: phases.Stack, worker: Worker, *, runs: int) -> list[tuple[float, dict[str, int]]]:
@@ -243,7 +323,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--seconds", type=float, default=30.0)
     cli.add_argument("--out", type=Path, default=Path("docs/bench/profile"))
     cli.add_argument("--project-env", action="append", default=[], metavar="KEY=VALUE")
-    return asyncio.run(run(cli.parse_args(argv)))
+    cli.add_argument("--summarize", type=Path, default=None, help="only print the summary of a .collapsed file")
+    args = cli.parse_args(argv)
+    if args.summarize is not None:
+        print(summary(read_collapsed(args.summarize), title=str(args.summarize)), end="")
+        return 0
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":
