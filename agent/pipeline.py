@@ -11,8 +11,9 @@ Contract:
   (`agent.providers`: speed ranges, whether the model is the voice, the defaults); a voice from another provider's
   vocabulary falls back to that provider's default rather than failing the call. A fallback TTS speaks the call's
   language with its first voice that does, and is left out of the chain when none of its voices does.
-- One OpenAI HTTP client per process (`Shared`, made in the worker's ``setup_fnc`` with the VAD): building one costs
-  an SSL context, hundreds of milliseconds on a busy 2-core machine, which would otherwise be paid per call.
+- One OpenAI HTTP client per process (`Shared`, made in the worker's ``setup_fnc`` with the VAD), on one TLS context
+  (`tls_context`) that the forkserver builds before it forks (`agent.prefork`): parsing the CA bundle costs tens of
+  ms of CPU, which would otherwise be paid per process, or per call.
 - The LLM gets a fallback when one is configured: ``WEBCALL_LLM_FALLBACK_BASE_URL`` (a second OpenAI-compatible
   endpoint, with ``WEBCALL_LLM_FALLBACK_API_KEY`` or the OpenAI key) and/or ``WEBCALL_LLM_FALLBACK_MODEL`` (another
   model, on that endpoint or else the primary one). ``WEBCALL_PROVIDER_FALLBACK=false`` keeps every STT/TTS alone.

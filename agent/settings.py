@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     # Also post each text reply whole on `lk.chat` (it always streams on `lk.transcription`), for frontends that
     # show only `lk.chat` (`agent.chat`).
     chat_replies_on_chat: bool = Field(default=False, validation_alias="WEBCALL_CHAT_REPLIES_ON_CHAT")
+    # 8 on 2 cores (deploy/k8s/worker.yaml) is 4 calls per core, under the measured knee of 4.3-5.1 calls per worker
+    # core (bench.compare runs 1 and 3, BENCHMARKS.md "Results").
     max_concurrent_calls: int = Field(default=8, ge=1, validation_alias="WEBCALL_MAX_CALLS")
     # Warm job processes kept ready (each ~150 MiB PSS, `bench/worker_footprint.py`). Unset: the framework's
     # default (one per CPU it sees, 0 in dev mode) capped at WEBCALL_MAX_CALLS.
