@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Final
 
+import tqdm
 from livekit.agents import llm, tokenize
 
 from agent import framework, knowledge, pipeline
@@ -61,6 +62,9 @@ def warm() -> None:
     resolve_call(CallSources(), settings=get_settings())
     llm.ChatContext.empty().add_message(role="system", content="warm")
     llm.AgentConfigUpdate(instructions="warm")
+    # bm25s's tokenizer (the knowledge indexes) makes hidden tqdm bars, and tqdm's first bar starts a monitor thread:
+    # a thread of the forkserver is missing from every process it forks, and may hold tqdm's lock as it forks.
+    tqdm.tqdm.monitor_interval = 0
     try:
         knowledge.load_all()
     except Exception:
