@@ -38,9 +38,7 @@ OPENAI_URL: Final = "https://api.openai.com/v1"
 # A local server that needs no key still gets one: the SDK refuses to build a client without.
 NO_KEY: Final = "not-needed"
 TIMEOUT_S: Final = 60.0
-NOT_CONFIGURED: Final = (
-    "no LLM configured for the judge (WEBCALL_QA_JUDGE_BASE_URL, or OPENAI_API_KEY without OPENAI_BASE_URL)"
-)
+NOT_CONFIGURED: Final = "no judge LLM (set WEBCALL_QA_JUDGE_BASE_URL or OPENAI_API_KEY)"
 SYSTEM: Final = (
     "You judge a recorded voice call between an AI agent and a caller. You are given one criterion and the call's "
     "transcript. Decide whether the criterion holds for the call. Answer with only a JSON object: "

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.qa.checks import Check
+from agent.qa.judge import NOT_CONFIGURED
 from agent.qa.output import junit_xml
 from agent.qa.run import load_all
 from agent.qa.runner import Outcome
@@ -119,7 +120,7 @@ async def test_the_shipped_scenarios_pass_on_the_sandbox_and_the_failing_one_fai
     # no LLM for the judge here: its check is skipped, and the scenario passes on the others
     judged = cases["sawt-documented-body"].find("system-out")
     assert judged is not None
-    assert "judge[1] skipped (no LLM configured for the judge" in (judged.text or "")
+    assert f"judge[1] skipped ({NOT_CONFIGURED})" in (judged.text or "")
     assert "pass sawt-documented-body" in output
     assert "skipped: judge[1]" in output
     assert "FAIL deliberately-failing" in output
