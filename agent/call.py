@@ -39,7 +39,7 @@ from agent.events import CallEvents
 from agent.knowledge import KNOWLEDGE_INSTRUCTIONS, KnowledgeBase, tools_for
 from agent.log import get_logger
 from agent.provider_faults import ProviderFaults
-from agent.scribe import Scribe, address_names, is_addressed
+from agent.scribe import Scribe, address_names, bias_towards, is_addressed
 from agent.settings import Settings
 from agent.tasks import TaskSet
 from agent.welcome import WelcomePrefetch
@@ -248,12 +248,14 @@ class Call:
         # The scribe's own engine: its failures are its own to restart, never the session's (which would close
         # after a few) nor a reason to degrade the call to text.
         engine = pipeline.build_stt(config.stt, settings=self._settings, shared=self._shared)
+        names = address_names(config)
+        bias_towards(engine, names)
         metrics.watch_providers({"stt": engine})
         self._faults.watch("stt", engine)
         self._scribe = Scribe(
             engine=engine,
             vad_model=self._shared.vad,
-            names=address_names(config),
+            names=names,
             on_addressed=self._answer_addressed,
             on_incident=self._faults.record,
             conn_options=self._session.conn_options.stt_conn_options,

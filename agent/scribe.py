@@ -8,6 +8,7 @@ Contract:
   over. Each restart is an incident ``stt_restarted`` and the last failure ``stt_stopped`` (role, kind, attempt,
   given to `on_incident`), and is counted in ``webcall_scribe_stt_failures_total``. The scribe has an STT engine of
   its own (the worker builds one), so its failures neither close the session nor degrade the call to text.
+- The scribe's STT is biased towards the agent's names where it can be (`bias_towards`: Deepgram nova-3 keyterms).
 - A line that addresses the agent by name (`ADDRESS_NAMES`, or the call's ``agent_name`` variable) is handed to the
   session as a user turn, attributed (``"<speaker>: <text>"``); nothing else reaches the LLM.
 - `post` sends the transcript so far into the room as one text stream on `TOPIC_TRANSCRIPT` (attribute
@@ -30,12 +31,13 @@ from typing import Any, Final, Literal
 from livekit import rtc
 from livekit.agents import APIConnectOptions, stt, vad
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
+from livekit.plugins import deepgram
 
 from agent import metrics
 from agent.config.call_config import CallConfig
 from agent.log import get_logger
 from agent.pipeline import SttEngine
-from agent.provider_faults import error_kind
+from agent.provider_faults import error_kind, providers_of
 
 logger = get_logger(__name__)
 
@@ -72,6 +74,14 @@ class Line:
 def address_names(config: CallConfig) -> tuple[str, ...]:
     named = config.variables.get("agent_name", "").strip()
     return (*ADDRESS_NAMES, named.lower()) if named else ADDRESS_NAMES
+
+
+def bias_towards(engine: SttEngine, names: tuple[str, ...]) -> None:
+    """Ask `engine` to favour the names the agent answers to: Deepgram nova-3's keyterm prompting (a name misheard,
+    "hey assistant" as "hey, that's it", is a turn the scribe never answers). Other STTs are left as they are."""
+    for member in providers_of(engine):
+        if isinstance(member, deepgram.STT) and member.model.startswith("nova-3"):
+            member.update_options(keyterm=[name for name in names if name])
 
 
 def is_addressed(text: str, names: tuple[str, ...]) -> bool:

@@ -128,7 +128,7 @@ class FakeDeepgram(FakeProviderServer):
         if record.query.get("encoding", "linear16") != "linear16" or record.query.get("channels", "1") != "1":
             return _error(400, "the sandbox transcribes mono linear16 only")
         try:
-            options = ListenOptions.from_query(record.query)
+            options = ListenOptions.from_query(record.query, keyterms=tuple(request.query.getall("keyterm", ())))
         except ValueError:
             return _error(400, "malformed query parameter")
         if _is_websocket(request):

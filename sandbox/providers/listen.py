@@ -7,7 +7,8 @@ Speech is a 20 ms frame louder than ``speech_threshold_dbfs``. On the first spee
 ``SpeechStarted`` (if ``vad_events``); while speech lasts it sends interim ``Results`` (if ``interim_results``)
 every ``interim_every`` seconds of audio; after ``max(endpointing, min_endpointing)`` of silence it transcribes the
 whole utterance and sends a final ``Results`` with ``speech_final: true`` (``false`` when endpointing is off); and
-``utterance_end_ms`` of silence after the last word sends ``UtteranceEnd``. ``Finalize`` flushes the utterance
+``utterance_end_ms`` of silence after the last word sends ``UtteranceEnd``. ``keyterm`` values bias whisper towards
+those words (its hotwords), as Deepgram's keyterm prompting biases nova-3. ``Finalize`` flushes the utterance
 (``from_finalize: true``), ``CloseStream`` flushes, sends ``Metadata`` and closes; ``KeepAlive`` is accepted.
 Word timings are spread evenly over the utterance (whisper runs without timestamps).
 """
@@ -40,9 +41,11 @@ class ListenOptions:
     vad_events: bool
     endpointing_ms: int | None
     utterance_end_ms: int | None
+    # Deepgram's keyterm prompting (``keyterm=`` repeated): whisper is given them as hotwords.
+    keyterms: tuple[str, ...] = ()
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> ListenOptions:
+    def from_query(cls, query: Mapping[str, str], *, keyterms: tuple[str, ...] = ()) -> ListenOptions:
         def flag(name: str, default: bool) -> bool:
             value = query.get(name)
             return default if value is None else value.lower() == "true"
@@ -58,6 +61,7 @@ class ListenOptions:
             vad_events=flag("vad_events", False),
             endpointing_ms=None if endpointing.lower() == "false" else int(endpointing),
             utterance_end_ms=int(utterance_end) if utterance_end else None,
+            keyterms=keyterms,
         )
 
 
@@ -121,7 +125,10 @@ class ListenSession:
                     continue
                 self._interim_sent_at = job.start
             result = await asyncio.to_thread(
-                speech.transcriber().transcribe, job.audio, sample_rate=self.options.sample_rate
+                speech.transcriber().transcribe,
+                job.audio,
+                sample_rate=self.options.sample_rate,
+                hotwords=self.options.keyterms,
             )
             await self._send(self._results(job, result))
             self.results_sent += 1

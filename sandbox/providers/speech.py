@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -137,8 +137,9 @@ class Transcriber:
         )
         self._lock = threading.Lock()
 
-    def transcribe(self, pcm: bytes, *, sample_rate: int) -> Transcript:
-        """Transcribe 16-bit mono PCM. Silence or an empty buffer gives an empty transcript."""
+    def transcribe(self, pcm: bytes, *, sample_rate: int, hotwords: Sequence[str] = ()) -> Transcript:
+        """Transcribe 16-bit mono PCM (biased towards `hotwords`). Silence or an empty buffer gives an empty
+        transcript."""
         duration = len(pcm) / 2 / sample_rate if sample_rate else 0.0
         if duration < 0.1:
             return Transcript(text="", duration=duration, words=())
@@ -155,6 +156,7 @@ class Transcriber:
                 beam_size=1,
                 condition_on_previous_text=False,
                 without_timestamps=True,
+                hotwords=" ".join(hotwords) or None,
             )
             text = " ".join(segment.text.strip() for segment in segments).strip()
         return Transcript(text=text, duration=duration, words=words_of(text))

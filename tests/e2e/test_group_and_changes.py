@@ -48,6 +48,8 @@ async def test_a_scribe_transcribes_everyone_answers_when_named_and_posts_the_tr
         # A scribe hears each participant from when it has subscribed to them (seconds after joining when the
         # machine is busy); speech before that is not in the room for it.
         await until(lambda: listening() >= 2, within_s=30, what="the scribe listening to Ana and Ben")
+        scribe_streams = [r for r in stack.deepgram.requests_to("/v1/listen")[listened_before:] if r.audio]
+        assert all(r.query.get("keyterm") == "scribe" for r in scribe_streams), "biased towards its names"
         await ana.speak(speech.espeak_utterance("We will ship the release on Friday."))
         await ben.speak(speech.espeak_utterance("Hey assistant, what did we decide?"))
 

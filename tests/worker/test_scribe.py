@@ -10,11 +10,12 @@ import pytest
 from livekit import rtc
 from livekit.agents import APIConnectOptions, APIStatusError, stt, utils, vad
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+from livekit.plugins import deepgram
 from prometheus_client import REGISTRY
 
 from agent import pipeline
 from agent.config.call_config import CallConfig
-from agent.scribe import Scribe, address_names, is_addressed
+from agent.scribe import Scribe, address_names, bias_towards, is_addressed
 from tests.worker.fakes import ScriptedSTT, espeak_pcm
 
 
@@ -145,3 +146,12 @@ async def test_a_transcription_that_keeps_failing_is_given_up_after_the_bounded_
     assert engine.attempts == 4
     assert scribe.lines == []
     assert failures_counted("stopped") == stopped_before + 1
+
+
+def test_a_nova_3_stt_is_biased_towards_the_names_the_agent_answers_to() -> None:
+    names = address_names(CallConfig(variables={"agent_name": "Nova"}))
+    engine = deepgram.STT(model="nova-3", api_key="sandbox")
+    older = deepgram.STT(model="nova-2", api_key="sandbox")
+    bias_towards(stt.FallbackAdapter([engine, older]), names)
+    assert engine._opts.keyterm == ["scribe", "assistant", "nova"]
+    assert older._opts.keyterm == [], "keyterms are for nova-3 only"
