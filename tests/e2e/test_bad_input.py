@@ -8,6 +8,7 @@ what was said or typed (control characters removed, nothing else changed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -90,7 +91,9 @@ async def open_call(stack: Stack, *, metadata: dict[str, object], microphone: bo
 
 async def hang_up(stack: Stack, room: str, caller: Caller) -> None:
     await caller.leave()
-    await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+    # the room may be gone already: the call ended it, or the server timed a starved caller out
+    with contextlib.suppress(api.TwirpError):
+        await stack.lk.room.delete_room(api.DeleteRoomRequest(room=room))
 
 
 # -- lk.chat --------------------------------------------------------------------------------------------------
