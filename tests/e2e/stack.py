@@ -261,7 +261,10 @@ async def until(predicate: Callable[[], object], *, within_s: float, what: str) 
 def spooled_event(spool: Path, *, room: str, kind: str) -> dict[str, Any] | None:
     """The room's first event of type `kind` (``call.ended``...) in a worker's ``WEBCALL_EVENTS_DIR``, once written."""
     for path in spool.glob("*.jsonl"):
-        for line in path.read_text().splitlines():
+        # the worker appends: a line without its newline yet is still being written
+        for line in path.read_text().splitlines(keepends=True):
+            if not line.endswith("\n"):
+                continue
             event = json.loads(line)
             if event.get("room") == room and event.get("type") == kind:
                 return dict(event)

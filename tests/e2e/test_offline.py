@@ -45,7 +45,8 @@ async def test_a_call_with_offline_speech_hears_and_answers_in_voice(offline_sta
         await until(chats, within_s=40, what="the spoken turn transcribed by whisper reaching the LLM")
         body = chats()[-1]
         assert isinstance(body, dict)
-        assert "parking" in str(body["messages"][-1]["content"]).lower()
+        # tiny.en on a busy box may hear "part king": the word is there, its spacing is whisper's
+        assert "parking" in str(body["messages"][-1]["content"]).lower().replace(" ", "")
         await until(lambda: any(t.startswith("You said") for t in caller.transcriptions), within_s=30, what="the reply")
         speech_requests = [r for r in stack.openai.requests[first_request:] if r.path == "/v1/audio/speech"]
         assert speech_requests == [], "no cloud TTS was used"

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_make_run_sets_up_only_the_venv_and_runs_run_local(tmp_path: Path) -> None:
     # A fresh clone: no venv yet (VENV points at an empty directory), so every setup step make would run is listed.
     dry_run = subprocess.run(
-        ["make", "-n", "run", f"VENV={tmp_path / 'venv'}", "PYTHON=python3"],
+        ["make", "--no-print-directory", "-n", "run", f"VENV={tmp_path / 'venv'}", "PYTHON=python3"],
         cwd=ROOT,
         capture_output=True,
         text=True,
