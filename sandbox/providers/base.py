@@ -234,9 +234,19 @@ class FakeProviderServer:
             headers=headers,
             auth_scheme=scheme,
         )
+        # A JSON body is parsed before the record is visible, so a test that sees the request also sees its body.
+        body_is_json = True
+        if request.content_type == "application/json" and request.can_read_body:
+            try:
+                record.json = json.loads(await request.read())
+            except (ValueError, UnicodeDecodeError):
+                body_is_json = False
         self.requests.append(record)
         self._changed.set()
         try:
+            if not body_is_json:
+                record.status = 400
+                return self.error_response(400, "body is not valid JSON")
             return await self._answer(request, handler, record)
         finally:
             record.done = True
@@ -264,12 +274,6 @@ class FakeProviderServer:
 
     async def _answer(self, request: web.Request, handler: Handler, record: RecordedRequest) -> web.StreamResponse:
         request[RECORD_KEY] = record
-        if request.content_type == "application/json" and request.can_read_body:
-            try:
-                record.json = json.loads(await request.read())
-            except (ValueError, UnicodeDecodeError):
-                record.status = 400
-                return self.error_response(400, "body is not valid JSON")
         latency = self.controls.latency_for(request.path)
         request[LATENCY_KEY] = latency
         if latency.first_byte > 0:

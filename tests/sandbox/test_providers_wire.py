@@ -219,3 +219,27 @@ async def test_a_client_leaving_mid_speech_is_recorded_as_499(
     async with asyncio.timeout(10):
         [request] = await fake_openai.wait_for("/v1/audio/speech", done=True)
     assert request.status == 499
+
+
+async def test_a_recorded_json_request_is_never_seen_without_its_body(
+    fake_openai: FakeOpenAI, http: aiohttp.ClientSession
+) -> None:
+    # The body arrives in two parts 0.3 s apart; a test polling the list in between must not see `json` as None.
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
+
+    async def slowly() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await asyncio.sleep(0.3)
+        yield body[10:]
+
+    async def watch() -> list[object]:
+        # `wait_for` wakes as soon as the request is in the list, before the answer
+        return [r.json for r in await fake_openai.wait_for("/v1/chat/completions")]
+
+    watcher = asyncio.ensure_future(watch())
+    url = f"{fake_openai.base_url}/chat/completions"
+    headers = {**BEARER, "Content-Type": "application/json"}
+    async with http.post(url, data=slowly(), headers=headers) as response:
+        assert response.status == 200
+    seen = await asyncio.wait_for(watcher, timeout=10)
+    assert seen == [{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}]
