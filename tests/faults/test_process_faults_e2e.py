@@ -179,9 +179,23 @@ async def test_a_dropped_worker_connection_mid_call_reconnects_and_the_call_goes
     await worker.aclose()
 
 
+@pytest.mark.timeout(300)
 async def test_no_marker_secret_is_in_anything_the_process_fault_runs_wrote(stack: ProcessStack) -> None:
+    # Self-contained: one call of its own (a worker, a typed turn, a hang-up, a scrape) so that there is a webhook,
+    # a spool file and a worker log to read even when it runs alone; what the earlier fault runs wrote is read too.
+    worker = await stack.start_worker()
+    room, caller = await stack.start_call("secrets")
+    try:
+        await caller.type("Is anything secret here?")
+        await until(lambda: answered(caller, "Is anything secret here?"), within_s=ANSWER_WITHIN_S, what="the answer")
+    finally:
+        await caller.leave()
+    await until(lambda: stack.events(room, "call.ended"), within_s=EVENTS_WITHIN_S, what="call.ended")
+    await stack.scrape(worker)
+    await worker.aclose()
+
     written = stack.written()
-    assert len(stack.scrapes) >= 3
+    assert stack.scrapes
     assert any(k.startswith("webhook request") for k in written)
     assert any("/spool/" in k for k in written)
     assert any(k.startswith("worker ") for k in written)
