@@ -11,6 +11,10 @@ call to send one. This module fills both gaps over the SDK's FFI, which is what 
   messages generated from transcriptions are not new messages and are skipped.
 - `send_legacy_chat` sends a ``ChatMessage`` packet from the room's local participant.
 
+The FFI client, its event queue, ``_ffi_handle`` and the ``send_chat_message`` request are livekit-rtc private
+names; `RTC_VERSION` is the release they were read in, and ``tests/chat/test_legacy_chat.py`` fails when another one
+is installed or a name moved, so an upgrade of ``livekit`` re-reads them on purpose.
+
 The older components-js chat, a user data packet on topic ``lk-chat-topic``, is not answered: current components-js
 sends it only as a copy (flagged ``ignore``/``ignoreLegacy``) of a message it also sends on ``lk.chat`` or as a
 ``ChatMessage``. An unflagged one is logged once per call as ignored. Message text is caller data: never logged.
@@ -34,6 +38,7 @@ from agent.log import get_logger
 
 logger = get_logger(__name__)
 
+RTC_VERSION: Final = "1.1.21"
 LEGACY_TOPIC: Final = "lk-chat-topic"
 SEND_WITHIN_S: Final = 10.0
 
@@ -119,15 +124,16 @@ async def send_legacy_chat(room: rtc.Room, text: str) -> None:
     request = ffi_pb2.FfiRequest()
     request.send_chat_message.local_participant_handle = _ffi_handle(room.local_participant)
     request.send_chat_message.message = text
+    # The request is `send_chat_message`; its callback event is `chat_message` (a ``SendChatMessageCallback``).
     queue = FfiClient.instance.queue.subscribe(
-        asyncio.get_running_loop(), filter_fn=lambda e: e.WhichOneof("message") == "send_chat_message"
+        asyncio.get_running_loop(), filter_fn=lambda e: e.WhichOneof("message") == "chat_message"
     )
     try:
         response = FfiClient.instance.request(request)
         async_id = response.send_chat_message.async_id
         async with asyncio.timeout(SEND_WITHIN_S):
-            done = await queue.wait_for(lambda e: e.send_chat_message.async_id == async_id)
+            done = await queue.wait_for(lambda e: e.chat_message.async_id == async_id)
     finally:
         FfiClient.instance.queue.unsubscribe(queue)
-    if done.send_chat_message.HasField("error"):
-        raise LegacyChatError(done.send_chat_message.error)
+    if done.chat_message.HasField("error"):
+        raise LegacyChatError(done.chat_message.error)

@@ -8,17 +8,21 @@ The caller sends and reads those packets with the SDK's own FFI requests and eve
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
 
 import pytest
 from livekit import rtc
 from livekit.rtc._ffi_client import FfiClient
 from livekit.rtc._proto import ffi_pb2
+from livekit.rtc._utils import Queue
 
+from agent import legacy_chat
 from sandbox.server import SandboxServer
 from tests.chat.fakes import last_user_text
 from tests.chat.room_harness import join, room_call
@@ -63,6 +67,39 @@ def chat_messages(client: rtc.Room) -> Iterator[Received]:
     finally:
         task.cancel()
         FfiClient.instance.queue.unsubscribe(queue)
+
+
+def test_the_installed_livekit_rtc_is_the_version_the_private_ffi_names_were_read_in() -> None:
+    # On an upgrade of `livekit`: re-read each name below in the new release, then move RTC_VERSION.
+    assert version("livekit") == legacy_chat.RTC_VERSION
+
+
+def test_the_private_ffi_names_legacy_chat_reaches_are_where_it_reaches_them() -> None:
+    assert {"subscribe", "unsubscribe"} <= set(dir(FfiClient.instance.queue))
+    assert "filter_fn" in inspect.signature(FfiClient.instance.queue.subscribe).parameters
+    assert callable(Queue.wait_for)
+    request = ffi_pb2.FfiRequest()
+    request.send_chat_message.local_participant_handle = 1
+    request.send_chat_message.message = "x"
+    assert request.WhichOneof("message") == "send_chat_message"
+    callback = ffi_pb2.FfiEvent().chat_message
+    assert type(callback).__name__ == "SendChatMessageCallback"
+    assert {"async_id", "error"} <= set(callback.DESCRIPTOR.fields_by_name)
+    assert "chat_message" in ffi_pb2.FfiEvent().room_event.DESCRIPTOR.fields_by_name
+
+
+async def test_a_legacy_chat_packet_sent_through_a_connected_room_is_confirmed_without_error(
+    sandbox_server: SandboxServer,
+) -> None:
+    async with room_call(sandbox_server) as call:
+        # a connected room and its local participant keep their FFI handles where `legacy_chat` reads them
+        assert call.agent_room._ffi_handle is not None
+        assert call.agent_room.local_participant._ffi_handle is not None
+        with chat_messages(call.caller) as received:
+            # Raises TimeoutError after SEND_WITHIN_S when the FFI's confirmation is never recognised.
+            await legacy_chat.send_legacy_chat(call.agent_room, "a notice")
+            await eventually(lambda: bool(received.messages), within=20)
+            assert received.messages == [("agent", "a notice")]
 
 
 async def test_a_legacy_chat_message_is_answered_on_lk_transcription_and_as_a_chat_message_packet(
