@@ -54,7 +54,7 @@ from agent import framework
 from agent.providers import Role
 
 if TYPE_CHECKING:
-    from agent.chat import ChatEventCode
+    from agent.chat_limits import ChatEventCode
     from agent.config.call_config import WarningCode
     from agent.events.policy import Answer
 

@@ -64,7 +64,7 @@ from agent.events.prices import PriceTable, estimate_cost
 from agent.transcript import TranscriptItem
 
 if TYPE_CHECKING:
-    from agent.chat import ChatEventCode
+    from agent.chat_limits import ChatEventCode
     from agent.provider_faults import IncidentCode as ProviderIncidentCode
 
     # The codes of ``call.ended.incidents`` (the keys of ``incident_counts``).
@@ -120,7 +120,7 @@ class CallFacts:
 class Incident(Protocol):
     """Something a part of the call recorded for the call's events (a chat message cut or throttled, ...).
 
-    `data` holds counts and codes only, never message text (`agent.chat.ChatEvent` is one).
+    `data` holds counts and codes only, never message text (`agent.chat_limits.ChatEvent` is one).
     """
 
     @property

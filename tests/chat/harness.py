@@ -19,7 +19,8 @@ from livekit.agents.voice.events import AgentStateChangedEvent
 from livekit.agents.voice.room_io import TextInputEvent
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
-from agent.chat import ChatChannel, ChatLimits
+from agent.chat import ChatChannel
+from agent.chat_limits import ChatLimits
 from agent.config.call_config import CallConfig
 from tests.chat.fakes import PlayoutAudioOutput, RecordingTextOutput, ScriptedLLM, ToneTTS
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from agent.chat import ChatIncidents, ChatLimits, clean_text
+from agent.chat_limits import ChatIncidents, ChatLimits, clean_text
 from agent.config.call_config import CallConfig, ChatConfig
 from tests.chat.fakes import ScriptedLLM, last_user_text
 from tests.chat.harness import in_process_call
@@ -69,7 +69,7 @@ async def test_a_throttled_turn_holds_at_most_the_batch_bound_and_the_rest_waits
 def test_a_flood_of_one_incident_is_counted_whole_kept_as_its_first_few_and_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="webcall.chat")
+    caplog.set_level(logging.INFO, logger="webcall.chat_limits")
     incidents = ChatIncidents(ChatLimits(incident_samples=3))
     for _ in range(1000):
         incidents.record("chat_queue_full", pending=50)
@@ -82,7 +82,7 @@ def test_a_flood_of_one_incident_is_counted_whole_kept_as_its_first_few_and_logg
 
 
 async def test_a_new_burst_after_a_quiet_gap_is_logged_again(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="webcall.chat")
+    caplog.set_level(logging.INFO, logger="webcall.chat_limits")
     incidents = ChatIncidents(ChatLimits(burst_gap_s=0.05))
     for _ in range(10):
         incidents.record("chat_throttled", messages=20)

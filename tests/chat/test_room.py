@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from agent.chat import DEGRADED_NOTICE, ChatLimits
+from agent.chat import DEGRADED_NOTICE
+from agent.chat_limits import ChatLimits
 from agent.config.call_config import CallConfig, ChatConfig
 from sandbox.server import SandboxServer
 from tests.chat.fakes import ScriptedLLM, ToneTTS, last_user_text
@@ -170,6 +171,7 @@ async def test_a_thousand_messages_in_a_burst_cost_a_few_bounded_turns_counted_i
     sandbox_server: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="webcall.chat")
+    caplog.set_level(logging.INFO, logger="webcall.chat_limits")
     limits = ChatLimits()
     messages = [f"spam {i:04d} " + "x" * 300 for i in range(FLOOD)]
     async with room_call(sandbox_server) as call:
@@ -201,5 +203,5 @@ async def test_a_thousand_messages_in_a_burst_cost_a_few_bounded_turns_counted_i
     assert all(len(t) <= limits.max_batch_chars and len(t.split("\n")) <= limits.max_batch_messages for t in turns)
     # The incidents kept whole are the first few of each code; the log has a line per burst, not per message.
     assert all(sum(e.code == code for e in call.chat.events) <= limits.incident_samples for code in counts)
-    logged = [r for r in caplog.records if r.name == "webcall.chat"]
+    logged = [r for r in caplog.records if r.name in ("webcall.chat", "webcall.chat_limits")]
     assert len(logged) <= 2 * len(counts) + 1, [r.getMessage() for r in logged]

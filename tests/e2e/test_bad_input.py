@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from livekit import api
 
-from agent.chat import clean_text
+from agent.chat_limits import clean_text
 from sandbox.providers import speech
 from sandbox.providers.replies import ECHO_PREFIX, Reply
 from tests.e2e.conftest import Stack, running_stack

@@ -10,7 +10,7 @@ from typing import Literal
 import pytest
 from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
 
-from agent.chat import ChatEvent
+from agent.chat_limits import ChatEvent
 from agent.config.call_config import CallConfig
 from agent.config.golden import GoldenCase, read_case, read_cases
 from agent.config.resolve import CallSources, resolve_call

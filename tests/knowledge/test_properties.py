@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.chat import clean_text
+from agent.chat_limits import clean_text
 from agent.framework import strip_markup
 from agent.knowledge import split_passages
 
