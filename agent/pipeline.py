@@ -3,6 +3,8 @@
 Contract:
 - The provider named by the call config comes first. Every other cloud provider whose credentials are set in the
   environment follows it in a ``FallbackAdapter`` chain (OpenAI and Deepgram both configured: two STTs, two TTSs).
+  The TTS chain is `agent.tts_chain.SentenceFallbackTTS`: asked one sentence at a time, it has the next TTS speak a
+  sentence again whose speech the failing one had started.
   Offline providers (whisper, piper) never get a fallback: they are for development and tests.
 - Base URLs come from settings (``OPENAI_BASE_URL``, ``DEEPGRAM_BASE_URL``), so self-hosted and proxy endpoints work.
   With a base URL but no key (a local OpenAI-compatible server) a placeholder key is passed, because the OpenAI
@@ -50,6 +52,7 @@ from agent.errors import PipelineError
 from agent.openai_tts import BoundedOpenAITTS
 from agent.providers import CLOUD_STT, CLOUD_TTS, STT, TTS, Role, SttProvider, TtsProvider, base_language
 from agent.settings import Settings, VadEngine, secret_value
+from agent.tts_chain import SentenceFallbackTTS
 
 # Sent to a local OpenAI-compatible server that needs no key; never sent to api.openai.com (no base URL there).
 LOCAL_PLACEHOLDER_KEY: Final = "not-needed"
@@ -237,7 +240,7 @@ def build_tts(config: TtsConfig, *, settings: Settings, shared: Shared, language
         return language is None or provider == config.provider or bool(TTS[provider].voices_for(language))
 
     chain = fallback_chain(config.provider, tuple(filter(speaks, CLOUD_TTS)), one, settings=settings, shared=shared)
-    return chain[0] if len(chain) == 1 else tts.FallbackAdapter(chain, max_retry_per_tts=0)
+    return chain[0] if len(chain) == 1 else SentenceFallbackTTS(chain, max_retry_per_tts=0)
 
 
 _Provider = TypeVar("_Provider", SttProvider, TtsProvider)
