@@ -22,11 +22,16 @@ Content: ``WEBCALL_EVENTS_INCLUDE_CONTENT`` (default true; ``WEBCALL_EVENTS_INCL
 puts transcript text, variables, the caller's name and the metadata's values into events (`agent.events.payload`).
 The default is on because the receiver is the platform that minted the call: it sent those variables and owns the
 caller relationship. Logs never carry them either way.
+
+Journal (`agent.events.journal`, a job the worker's main process watches): ``call.started`` and ``call.ended`` are
+noted as they are handed over, and each transcript item is appended as the call records it, already in the form
+``call.ended`` gives it, so that the main process can end a killed call with its transcript up to the kill.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -47,12 +52,14 @@ from agent.events.payload import (
     ended_event,
     merge_usage,
     started_event,
+    transcript_entry,
+    transcript_speakers,
 )
 from agent.events.prices import PriceTable, load_prices
 from agent.events.sinks import Sink, sinks_from
 from agent.log import get_logger
 from agent.settings import Settings
-from agent.transcript import AGENT_SPEAKER, Transcript
+from agent.transcript import AGENT_SPEAKER, Transcript, TranscriptItem
 
 logger = get_logger(__name__)
 
@@ -101,6 +108,13 @@ class CallEvents:
         self._resolutions = 0
         self._warnings: dict[tuple[str, str], ConfigWarning] = {}
         self._note(config.warnings)
+        # the transcript journal: items in the order recorded (speakers named once, in that order), not yet written
+        self._recorded: list[TranscriptItem] = []
+        self._speakers: dict[str, str] = {}
+        self._unjournaled: list[dict[str, object]] = []
+        self._journaling: asyncio.Task[None] | None = None
+        if journal is not None:
+            transcript.subscribe(self._journal_item)
 
     @classmethod
     def open(
@@ -216,6 +230,8 @@ class CallEvents:
         if self._started is None:
             return  # the call never started: there is nothing to end
         await asyncio.gather(self._started, *self._resolved, return_exceptions=True)
+        if self._journaling is not None:
+            await asyncio.gather(self._journaling, return_exceptions=True)
         try:
             event = ended_event(
                 self._config,
@@ -235,6 +251,26 @@ class CallEvents:
             logger.exception("call ended event not built")
             return
         await self._deliver_journaled(event)
+
+    def _journal_item(self, item: TranscriptItem) -> None:
+        """Queue `item` for the transcript journal; one writer task at a time appends what is queued, in order."""
+        self._recorded.append(item)
+        if item.speaker not in self._speakers:
+            self._speakers = transcript_speakers(self._recorded, include_content=self._include_content)
+        speaker = self._speakers[item.speaker]
+        self._unjournaled.append(transcript_entry(item, speaker=speaker, include_content=self._include_content))
+        if self._journaling is None or self._journaling.done():
+            self._journaling = asyncio.create_task(self._write_journal(), name="webcall.events.transcript")
+
+    async def _write_journal(self) -> None:
+        journal = self._journal
+        assert journal is not None
+        while self._unjournaled:
+            entries, self._unjournaled = self._unjournaled, []
+            try:
+                await run_blocking(functools.partial(journal.append_transcript, entries, job_id=self._facts.job_id))
+            except OSError as error:
+                logger.error("call transcript journal not written", extra={"error": type(error).__name__})
 
     def _note(self, warnings: Sequence[ConfigWarning]) -> None:
         for warning in warnings:

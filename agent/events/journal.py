@@ -12,7 +12,13 @@ The job process writes an event as ``sending`` before it hands it to the sinks a
 has it (written to the spool, and delivered or kept in the outbox). A job whose process died therefore left either
 no file (it died before ``call.started``), an event ``sending`` (it died while handing it over: the same event, same
 id, is handed over again where it is not yet), or ``call.started`` ``sent`` with no ``call.ended`` (it died mid-call).
-The main process removes the file once the job's process has exited, whatever happened (`Journal.remove`). A file
+Beside it, ``<job id>.transcript.jsonl`` (mode 0600) gets one line per transcript item as the call records it, in
+the form ``call.ended`` gives it (``payload.transcript_entry``: no text and pseudonymous speakers with content off),
+so that a ``call.ended`` the main process builds for a killed call carries the transcript up to the kill
+(`Journal.transcript`; a last line half-written when the process died is skipped). Each line is appended with one
+``write`` on a file opened ``O_APPEND``, not fsynced: a killed process loses nothing the kernel has, a power cut may
+lose the last lines.
+The main process removes the files once the job's process has exited, whatever happened (`Journal.remove`). A file
 left by the job processes of a main process that died with them is found by the next worker started on this host
 (`Journal.abandoned`): its job process and the forkserver that forked it are both gone (no process with that pid
 started at that time).
@@ -21,6 +27,8 @@ started at that time).
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import socket
 from pathlib import Path
 from typing import Final, Literal
@@ -122,6 +130,39 @@ class Journal:
         safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in job_id) or "job"
         return self.directory / f"{safe}.json"
 
+    def transcript_path_for(self, job_id: str) -> Path:
+        return self.path_for(job_id).with_suffix(".transcript.jsonl")
+
+    def append_transcript(self, entries: list[dict[str, object]], *, job_id: str) -> None:
+        """Append `entries` (rendered transcript items) to the job's transcript file, one JSON line each."""
+        if not entries:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = "".join(json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n" for entry in entries)
+        fd = os.open(self.transcript_path_for(job_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def transcript(self, job_id: str) -> list[dict[str, object]]:
+        """The job's journaled transcript items, in the order written; a line that is not a whole JSON object (the
+        last one, when the process died writing it) is skipped."""
+        try:
+            lines = self.transcript_path_for(job_id).read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            logger.error("call transcript journal unreadable", extra={"error": type(error).__name__})
+            return []
+        entries: list[dict[str, object]] = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    entries.append(entry)
+        return entries
+
     def note(self, event: Event, *, job_id: str, state: State) -> None:
         """Record `event` (``call.started`` or ``call.ended``; others are not journaled) in `state`."""
         if event.type not in JOURNALED:
@@ -157,5 +198,6 @@ class Journal:
         return found
 
     def remove(self, job_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path_for(job_id).unlink()
+        for path in (self.path_for(job_id), self.transcript_path_for(job_id)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()

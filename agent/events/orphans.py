@@ -10,8 +10,8 @@ journal (`agent.events.journal`):
   claim the dead process held keeps its file, and its lock on the job is broken at once instead of after the lease;
 - no ``call.ended``: one is built from the journal's ``call.started`` (`payload.orphan_ended_event`): end reason
   ``job_process_died`` (``unknown`` when the process exited 0 without one), ``status: error``, an incident
-  ``job_process_died`` with the exit code, and ``record_complete: false`` (the transcript and usage were in the dead
-  process's memory);
+  ``job_process_died`` with the exit code, the transcript the job process journaled up to its death, and
+  ``record_complete: false`` (the usage and the call's own incidents were in the dead process's memory);
 - no journal at all from a process that did not exit 0 (it died before ``call.started``): ``call.started`` is built
   first, from the job's dispatch and room metadata resolved here, so the receiver gets the pair.
 
@@ -141,12 +141,14 @@ class Orphans:
             await self._hand_over(last, job_id=job.job_id, resend=True)
         else:
             reason = DIED if died else "unknown"
+            transcript = await run_blocking(lambda: self._journal.transcript(job.job_id))
             last = orphan_ended_event(
                 first,
                 ended_at=time.time(),
                 end_reason=reason,
                 incident={"code": DIED, "exit_code": job.exit_code} if died else {"code": "call_not_ended"},
                 max_bytes=self._settings.events_max_bytes,
+                transcript=transcript,
             )
             await self._hand_over(last, job_id=job.job_id, resend=False)
             metrics.call_ended(dialect=str(first.body.get("dialect")), end_reason=reason)

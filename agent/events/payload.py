@@ -31,8 +31,9 @@ call: ``job_process_died``, ``unavailable``, ``provider_error``, a session ``err
 (``llm`` tokens, ``tts`` characters and audio seconds, ``stt`` audio seconds: one entry per provider/model, plus
 ``totals``), ``incidents`` (the first few of each code, e.g. ``chat_queue_full``, with counts and codes only),
 ``incident_counts`` (every incident, by code), ``record_complete`` (false only in a ``call.ended`` the main process
-built for a job process that died: `orphan_ended_event`), ``cost`` (an estimate, see `agent.events.prices`; absent
-without a price table) and ``transcript``: both channels in order, each item
+built for a job process that died, `orphan_ended_event`: its transcript is what the job process journaled),
+``cost`` (an estimate, see `agent.events.prices`; absent without a price table) and ``transcript``: both channels in
+order, each item
 ``{"seq", "at", "channel": "chat"|"voice", "role": "user"|"assistant", "speaker", "interrupted", "text"}``; a text
 longer than `MAX_ITEM_CHARS` is cut there and the item says ``"text_truncated": true, "chars": <full length>``.
 
@@ -192,9 +193,9 @@ def ended_event(
     body["usage"] = usage_summary(usage)
     if prices is not None:
         body["cost"] = estimate_cost(usage, prices)
-    speakers = _speakers(transcript, include_content=include_content)
+    speakers = transcript_speakers(transcript, include_content=include_content)
     body["transcript"] = [
-        _item(item, speaker=speakers[item.speaker], include_content=include_content) for item in transcript
+        transcript_entry(item, speaker=speakers[item.speaker], include_content=include_content) for item in transcript
     ]
     body["incidents"] = [{"code": i.code, "at": iso(i.at), **i.data} for i in incidents]
     body["incident_counts"] = dict(incident_counts) if incident_counts is not None else _counts(incidents)
@@ -203,22 +204,34 @@ def ended_event(
 
 
 def orphan_ended_event(
-    started: Event, *, ended_at: float, end_reason: str, incident: Mapping[str, object], max_bytes: int
+    started: Event,
+    *,
+    ended_at: float,
+    end_reason: str,
+    incident: Mapping[str, object],
+    max_bytes: int,
+    transcript: Sequence[Mapping[str, object]] = (),
 ) -> Event:
     """``call.ended`` of a call whose job process died, built by the worker's main process from the call's
-    ``call.started``: its common fields, the end, and `incident` (``{"code": ..., **data}``). What only the job
-    process knew (transcript, usage, the call's own incidents) died with it: the transcript is empty, the usage zero,
-    and ``record_complete`` is false."""
+    ``call.started``: its common fields, the end, `incident` (``{"code": ..., **data}``) and `transcript`, the items
+    the job process journaled (`transcript_entry`, in ``seq`` order). What only the job process held in memory
+    (usage, the call's own incidents, an utterance not yet recorded) died with it: the usage is zero and
+    ``record_complete`` is false."""
     body = {key: value for key, value in started.body.items() if key in COMMON_FIELDS}
     started_at = started.body.get("started_at")
     begun = datetime.fromisoformat(started_at).timestamp() if isinstance(started_at, str) else ended_at
     _end(body, started_at=begun, ended_at=ended_at, end_reason=end_reason)
     body["usage"] = usage_summary(())
-    body["transcript"] = []
+    body["transcript"] = sorted((dict(entry) for entry in transcript), key=_journaled_order)
     body["incidents"] = [{**incident, "at": iso(ended_at)}]
     body["incident_counts"] = {str(incident["code"]): 1}
     body["record_complete"] = False
     return _event("call.ended", body, now=ended_at, max_bytes=max_bytes)
+
+
+def _journaled_order(entry: Mapping[str, object]) -> tuple[str, int]:
+    at, seq = entry.get("at"), entry.get("seq")
+    return (at if isinstance(at, str) else "", seq if isinstance(seq, int) else 0)
 
 
 def _end(body: dict[str, object], *, started_at: float, ended_at: float, end_reason: str) -> None:
@@ -315,7 +328,7 @@ def _counts(incidents: Sequence[Incident]) -> dict[str, int]:
     return counts
 
 
-def _speakers(transcript: Sequence[TranscriptItem], *, include_content: bool) -> dict[str, str]:
+def transcript_speakers(transcript: Sequence[TranscriptItem], *, include_content: bool) -> dict[str, str]:
     """What each item names as its speaker: the participant's identity, or with content off (an identity can be a
     user id or a phone number) ``agent`` for the agent's items and ``participant-<n>`` in order of first word."""
     names: dict[str, str] = {}
@@ -333,7 +346,9 @@ def _speakers(transcript: Sequence[TranscriptItem], *, include_content: bool) ->
     return names
 
 
-def _item(item: TranscriptItem, *, speaker: str, include_content: bool) -> dict[str, object]:
+def transcript_entry(item: TranscriptItem, *, speaker: str, include_content: bool) -> dict[str, object]:
+    """`item` as ``call.ended`` lists it: with content off no text (its length), `speaker` as `transcript_speakers`
+    names it."""
     out: dict[str, object] = {
         "seq": item.seq,
         "at": iso(item.at),

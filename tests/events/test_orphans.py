@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -38,16 +39,18 @@ def exited(*, exit_code: int | None = -9, pid: int | None = 4242) -> ExitedJob:
     )
 
 
-def an_emitter(sinks: Sequence[Sink], journal: Journal) -> CallEvents:
+def an_emitter(
+    sinks: Sequence[Sink], journal: Journal, *, transcript: Transcript | None = None, include_content: bool = True
+) -> CallEvents:
     config = resolve_call(CallSources(job_metadata=json.dumps(SAWT)), settings=Settings())
     return CallEvents(
         config=config,
         facts=CallFacts(job_id=JOB, room="room-1", started_at=1_700_000_000.0),
-        transcript=Transcript(),
+        transcript=transcript or Transcript(),
         usage=list,
         sinks=sinks,
         prices=None,
-        include_content=True,
+        include_content=include_content,
         journal=journal,
     )
 
@@ -71,6 +74,12 @@ def parts(tmp_path: Path, url: str) -> Parts:
 
 def spooled(spool: SpoolSink) -> list[dict[str, object]]:
     return [json.loads(line) for line in spool.path_for(JOB).read_text().splitlines()]
+
+
+def transcript_of(event: dict[str, object]) -> list[dict[str, Any]]:
+    items = event["transcript"]
+    assert isinstance(items, list)
+    return items
 
 
 def keys(receiver: Receiver) -> list[str]:
@@ -105,6 +114,55 @@ async def test_a_job_that_died_mid_call_gets_a_call_ended_built_from_its_call_st
             assert ended[field] == started[field], field
         assert ended["transcript"] == []
         assert journal.read(JOB) is None, "the journal is removed"
+
+
+async def test_a_job_that_died_mid_call_ends_with_the_transcript_it_journaled_up_to_its_death(tmp_path: Path) -> None:
+    async with running_receiver(SECRET) as receiver:
+        made = parts(tmp_path, receiver.url)
+        transcript = Transcript()
+        an_emitter(made.sinks, made.journal, transcript=transcript).started()
+        await started_sent(made.journal)
+        transcript.add(channel="voice", role="user", speaker="caller-7", text="Do you open on Saturday?")
+        transcript.add(channel="voice", role="assistant", speaker="agent", text="Yes, from nine.", interrupted=True)
+        await until(lambda: len(made.journal.transcript(JOB)) == 2, within_s=10, what="two items journaled")
+        # the process died writing a third line
+        with made.journal.transcript_path_for(JOB).open("ab") as half:
+            half.write(b'{"seq":2,"at":"2026-')
+
+        await made.completer.complete(exited())
+
+        _, ended = spooled(made.spool)
+        assert [(i["seq"], i["role"], i["speaker"], i["text"], i["interrupted"]) for i in transcript_of(ended)] == [
+            (0, "user", "caller-7", "Do you open on Saturday?", False),
+            (1, "assistant", "agent", "Yes, from nine.", True),
+        ]
+        assert ended["record_complete"] is False, "the usage died with the process"
+        assert not made.journal.transcript_path_for(JOB).exists(), "the transcript journal is removed"
+
+
+async def test_with_content_off_the_journaled_transcript_holds_no_text_and_no_identity(tmp_path: Path) -> None:
+    async with running_receiver(SECRET) as receiver:
+        made = parts(tmp_path, receiver.url)
+        transcript = Transcript()
+        an_emitter(made.sinks, made.journal, transcript=transcript, include_content=False).started()
+        await started_sent(made.journal)
+        transcript.add(channel="chat", role="user", speaker="+15551234567", text="my card is 4111 1111")
+        transcript.add(channel="chat", role="assistant", speaker="agent", text="Thanks.")
+        transcript.add(channel="voice", role="user", speaker="sip_+15557654321", text="and my pin")
+        await until(lambda: len(made.journal.transcript(JOB)) == 3, within_s=10, what="three items journaled")
+        written = made.journal.transcript_path_for(JOB).read_bytes()
+        for secret in (b"4111", b"pin", b"5551234567", b"5557654321", b"Thanks"):
+            assert secret not in written, secret
+        assert made.journal.transcript_path_for(JOB).stat().st_mode & 0o777 == 0o600
+
+        await made.completer.complete(exited())
+
+        _, ended = spooled(made.spool)
+        assert [(i["speaker"], i["chars"], "text" in i) for i in transcript_of(ended)] == [
+            ("participant-1", 20, False),
+            ("agent", 7, False),
+            ("participant-2", 10, False),
+        ]
 
 
 async def test_a_job_that_ended_its_call_itself_gets_nothing_more_and_its_journal_is_removed(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 ANSWER_WITHIN_S = 40.0
 EVENTS_WITHIN_S = 60.0
+BEFORE_THE_KILL = "Please keep a table for two"
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -61,6 +62,8 @@ async def test_a_job_process_killed_mid_call_gets_its_call_ended_from_the_main_p
     (killed, doomed), (kept, caller) = [await stack.start_call(p) for p in ("killed", "kept")]
     try:
         await until(lambda: stack.events(killed, "call.started"), within_s=EVENTS_WITHIN_S, what="call.started")
+        await doomed.type(BEFORE_THE_KILL)
+        await until(lambda: answered(doomed, BEFORE_THE_KILL), within_s=ANSWER_WITHIN_S, what="the doomed answer")
         job_process = job_process_of(worker, killed)
         job_process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(job_process.wait, 30)
@@ -78,6 +81,11 @@ async def test_a_job_process_killed_mid_call_gets_its_call_ended_from_the_main_p
     (ended,) = stack.events(killed, "call.ended")
     assert (ended["end_reason"], ended["status"], ended["record_complete"]) == ("job_process_died", "error", False)
     assert ended["incidents"] == [{"code": "job_process_died", "exit_code": -signal.SIGKILL, "at": ended["ended_at"]}]
+    # the transcript up to the kill, journaled by the job process as the call recorded it
+    items = ended["transcript"]
+    assert isinstance(items, list)
+    said = [(i["channel"], i["role"], i.get("text")) for i in items]
+    assert ("chat", "user", BEFORE_THE_KILL) in said, said
     (started,) = stack.events(killed, "call.started")
     assert ended["started_at"] == started["started_at"]
     assert ended["job_id"] == started["job_id"]
