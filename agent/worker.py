@@ -206,6 +206,34 @@ async def entrypoint(ctx: JobContext) -> None:
         await _never_joined(ctx, config=early, settings=settings, goodbye=goodbye)
         return
     timeline.mark("caller_found")
+    made = await _build_call(ctx, caller=caller, settings=settings, shared=shared, welcome=welcome)
+    if made is None:
+        return
+    call, config = made
+    timeline.mark("built")
+    if config.is_scribe:
+        # A scribe speaks only when named, so nothing of its own has to go out first: it hears everyone now.
+        audio_in.release()
+    try:
+        await call.start()
+    finally:
+        audio_in.release()
+    timeline.mark("session_started")
+    metrics.watch_turns(ctx.primary_session)
+    logger.info("call started", extra={"welcome_mode": config.welcome.mode, "timeline_ms": timeline.marks})
+    goodbye.then(call.shut_down)
+
+
+async def _build_call(
+    ctx: JobContext,
+    *,
+    caller: rtc.RemoteParticipant,
+    settings: Settings,
+    shared: pipeline.Shared,
+    welcome: WelcomePrefetch,
+) -> tuple[Call, CallConfig] | None:
+    """The call's final config (the caller's attributes included) and its `Call`; None when no pipeline can be
+    built for it (the caller has been told, and the job ends)."""
     config = resolve(ctx, participant=caller, settings=settings, shared=shared)
     ctx.log_context_fields = call_log_fields(config, room_name=ctx.room.name, job_id=ctx.job.id)
     for warning in config.warnings:
@@ -217,7 +245,7 @@ async def entrypoint(ctx: JobContext) -> None:
         logger.error("pipeline not built", extra={"code": error.code, "role": error.role, "provider": error.provider})
         await welcome.aclose()
         await _unserved(ctx, config=config, settings=settings, shared=shared)
-        return
+        return None
     metrics.watch_providers({"stt": built.stt, "llm": built.llm, "tts": built.tts})
     knowledge_base = await knowledge.knowledge_for(
         config, loaded=ctx.proc.userdata.get("knowledge", {}), settings=settings
@@ -232,18 +260,7 @@ async def entrypoint(ctx: JobContext) -> None:
         welcome=welcome,
         knowledge=knowledge_base,
     )
-    timeline.mark("built")
-    if config.is_scribe:
-        # A scribe speaks only when named, so nothing of its own has to go out first: it hears everyone now.
-        audio_in.release()
-    try:
-        await call.start()
-    finally:
-        audio_in.release()
-    timeline.mark("session_started")
-    metrics.watch_turns(ctx.primary_session)
-    logger.info("call started", extra={"welcome_mode": config.welcome.mode, "timeline_ms": timeline.marks})
-    goodbye.then(call.shut_down)
+    return call, config
 
 
 async def _wait_for_caller(

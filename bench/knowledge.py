@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.knowledge import Collection, Passage
+from agent.documents import Passage
+from agent.knowledge import Collection
 
 BRANDS = ["Vexa", "Orlo", "Kimbra", "Tessel", "Quill", "Marnix", "Zephi", "Brannock", "Lumio", "Halden"]
 KINDS = ["kettle", "speaker", "lamp", "grinder", "heater", "blender", "fan", "router", "camera", "scale"]

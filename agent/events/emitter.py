@@ -50,13 +50,13 @@ from agent.events.payload import (
     ResolveTrigger,
     config_resolved_event,
     ended_event,
-    merge_usage,
     started_event,
     transcript_entry,
     transcript_speakers,
 )
 from agent.events.prices import PriceTable, load_prices
 from agent.events.sinks import Sink, sinks_from
+from agent.events.usage import merge_usage
 from agent.log import get_logger
 from agent.settings import Settings
 from agent.transcript import AGENT_SPEAKER, Transcript, TranscriptItem

@@ -28,14 +28,14 @@ speaks or is told (instructions, welcome text) is in it.
 
 ``call.ended`` adds ``ended_at``, ``duration_s``, ``end_reason``, ``status`` (``error`` when the worker failed the
 call: ``job_process_died``, ``unavailable``, ``provider_error``, a session ``error``; else ``ok``), ``usage``
-(``llm`` tokens, ``tts`` characters and audio seconds, ``stt`` audio seconds: one entry per provider/model, plus
-``totals``), ``incidents`` (the first few of each code, e.g. ``chat_queue_full``, with counts and codes only),
-``incident_counts`` (every incident, by code), ``record_complete`` (false only in a ``call.ended`` the main process
-built for a job process that died, `orphan_ended_event`: its transcript is what the job process journaled),
-``cost`` (an estimate, see `agent.events.prices`; absent without a price table) and ``transcript``: both channels in
-order, each item
-``{"seq", "at", "channel": "chat"|"voice", "role": "user"|"assistant", "speaker", "interrupted", "text"}``; a text
-longer than `MAX_ITEM_CHARS` is cut there and the item says ``"text_truncated": true, "chars": <full length>``.
+(`agent.events.usage`: ``llm`` tokens, ``tts`` characters and audio seconds, ``stt`` audio seconds: one entry per
+provider/model, plus ``totals``), ``incidents`` (the first few of each code, e.g. ``chat_queue_full``, with counts
+and codes only), ``incident_counts`` (every incident, by code), ``record_complete`` (false only in a ``call.ended``
+the main process built for a job process that died, `orphan_ended_event`: its transcript is what the job process
+journaled), ``cost`` (an estimate, see `agent.events.prices`; absent without a price table) and ``transcript``: both
+channels in order, each item ``{"seq", "at", "channel": "chat"|"voice", "role": "user"|"assistant", "speaker",
+"interrupted", "text"}``; a text longer than `MAX_ITEM_CHARS` is cut there and the item says ``"text_truncated":
+true, "chars": <full length>``.
 
 Content: transcript text, prompt variables, pre-call variables, the caller's name and the metadata's values are caller
 data (for Vyom and Vaani the metadata holds the caller's name and number). With ``include_content=False`` they are
@@ -57,11 +57,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
-from livekit.agents.metrics.usage import LLMModelUsage, ModelUsage, STTModelUsage, TTSModelUsage
+from livekit.agents.metrics.usage import ModelUsage
 
 from agent.config.call_config import CallConfig, ConfigWarning
 from agent.events.bounds import bounded
 from agent.events.prices import PriceTable, estimate_cost
+from agent.events.usage import usage_summary
 from agent.transcript import TranscriptItem
 
 if TYPE_CHECKING:
@@ -364,57 +365,3 @@ def transcript_entry(item: TranscriptItem, *, speaker: str, include_content: boo
     if include_content and len(item.text) > MAX_ITEM_CHARS:
         out["text_truncated"] = True
     return out
-
-
-def merge_usage(usage: Sequence[ModelUsage]) -> list[ModelUsage]:
-    """One entry per kind, provider and model, with the counts of entries that share them added up."""
-    merged: dict[tuple[str, str, str], ModelUsage] = {}
-    for entry in usage:
-        key = (type(entry).__name__, entry.provider, entry.model)
-        seen = merged.get(key)
-        if seen is None:
-            merged[key] = entry.model_copy()
-            continue
-        totals = {
-            name: value + getattr(entry, name)
-            for name, value in seen.model_dump().items()
-            if isinstance(value, int | float) and not isinstance(value, bool)
-        }
-        merged[key] = seen.model_copy(update=totals)
-    return list(merged.values())
-
-
-def usage_summary(usage: Sequence[ModelUsage]) -> dict[str, object]:
-    """Usage per provider/model and totals: LLM tokens, TTS characters and seconds, STT seconds."""
-    llm = [u for u in usage if isinstance(u, LLMModelUsage)]
-    tts = [u for u in usage if isinstance(u, TTSModelUsage)]
-    stt = [u for u in usage if isinstance(u, STTModelUsage)]
-    return {
-        "llm": [
-            {
-                "provider": u.provider,
-                "model": u.model,
-                "input_tokens": u.input_tokens,
-                "cached_input_tokens": u.input_cached_tokens,
-                "output_tokens": u.output_tokens,
-            }
-            for u in llm
-        ],
-        "tts": [
-            {
-                "provider": u.provider,
-                "model": u.model,
-                "characters": u.characters_count,
-                "audio_s": round(u.audio_duration, 3),
-            }
-            for u in tts
-        ],
-        "stt": [{"provider": u.provider, "model": u.model, "audio_s": round(u.audio_duration, 3)} for u in stt],
-        "totals": {
-            "llm_input_tokens": sum(u.input_tokens for u in llm),
-            "llm_output_tokens": sum(u.output_tokens for u in llm),
-            "tts_characters": sum(u.characters_count for u in tts),
-            "tts_audio_s": round(sum(u.audio_duration for u in tts), 3),
-            "stt_audio_s": round(sum(u.audio_duration for u in stt), 3),
-        },
-    }

@@ -20,10 +20,10 @@ from agent.events.payload import (
     CallFacts,
     config_resolved_event,
     ended_event,
-    merge_usage,
     started_event,
 )
 from agent.events.prices import load_prices
+from agent.events.usage import merge_usage
 from agent.settings import Settings
 from agent.transcript import Transcript
 

@@ -124,10 +124,10 @@ def test_every_knowledge_collection_has_a_saved_index_the_worker_loads_and_can_r
         "-c",
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from agent import knowledge\n"
+        "from agent import documents, knowledge\n"
         "root = Path(sys.argv[1])\n"
         "print(json.dumps({c: knowledge.Collection.load_saved(collection_id=c, directory=root / c / '.index',"
-        " fingerprint=knowledge.fingerprint(root / c)) is not None for c in sys.argv[2:]}))",
+        " fingerprint=documents.fingerprint(root / c)) is not None for c in sys.argv[2:]}))",
         str(root),
         *collections,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from livekit.agents import llm
 
-from agent import cli, knowledge
+from agent import cli, documents, knowledge
 from agent.config.call_config import CallConfig
 from agent.config.collections import unknown_collection_warnings
 from agent.settings import Settings
@@ -65,7 +65,7 @@ def test_a_query_with_no_matching_word_returns_no_hits(root: Path) -> None:
 
 def test_long_paragraphs_are_cut_into_passages_no_longer_than_the_limit() -> None:
     text = "# Title\n\n" + " ".join(f"Sentence number {i} is here." for i in range(200))
-    passages = knowledge.split_passages(text, source="c/doc.md", max_chars=300)
+    passages = documents.split_passages(text, source="c/doc.md", max_chars=300)
     assert len(passages) > 5
     assert all(len(p.text) <= 300 for p in passages)
     assert [p.source_id for p in passages] == [f"c/doc.md#{i}" for i in range(len(passages))]
@@ -87,7 +87,7 @@ def test_a_collection_is_indexed_once_per_process_and_again_when_a_document_chan
 def test_the_index_command_saves_an_index_that_a_fresh_process_loads_instead_of_reindexing(root: Path) -> None:
     assert cli.main(["index", "--root", str(root), "clinic"]) == 0
     manifest = json.loads((root / "clinic" / ".index" / "passages.json").read_text())
-    assert manifest["fingerprint"] == knowledge.fingerprint(root / "clinic")
+    assert manifest["fingerprint"] == documents.fingerprint(root / "clinic")
     loaded = knowledge.Collection.load_saved(
         collection_id="clinic", directory=root / "clinic" / ".index", fingerprint=manifest["fingerprint"]
     )
@@ -188,8 +188,8 @@ async def test_a_call_gets_its_knowledge_from_what_its_process_loaded_and_reads_
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded = knowledge.load_all(settings)
-    for name in ("read_document", "fingerprint", "load_collection"):
-        monkeypatch.setattr(knowledge, name, never)
+    for module, name in ((documents, "read_document"), (knowledge, "fingerprint"), (knowledge, "load_collection")):
+        monkeypatch.setattr(module, name, never)
     monkeypatch.setattr(knowledge.Collection, "build", never)
     monkeypatch.setattr(knowledge.Collection, "load_saved", never)
     base = await knowledge.knowledge_for(CallConfig(knowledge_base_ids=("clinic",)), loaded=loaded, settings=settings)
@@ -203,13 +203,13 @@ async def test_a_collection_its_process_did_not_load_is_read_on_a_thread_not_the
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     readers: set[int] = set()
-    read = knowledge.read_document
+    read = documents.read_document
 
     def recorded(path: Path) -> str:
         readers.add(threading.get_ident())
         return read(path)
 
-    monkeypatch.setattr(knowledge, "read_document", recorded)
+    monkeypatch.setattr(documents, "read_document", recorded)
     base = await knowledge.knowledge_for(CallConfig(knowledge_base_ids=("returns",)), loaded={}, settings=settings)
     assert base is not None
     assert "30 days" in base.search("how many days to return an item")[0].passage.text
@@ -230,12 +230,12 @@ def test_the_forkserver_preload_fills_the_cache_job_processes_take_their_collect
     # every way of reading or indexing a collection made to fail.
     script = """
 import agent.prefork
-from agent import knowledge
+from agent import documents, knowledge
 
 def never(*args, **kwargs):
     raise AssertionError("indexed after the preload")
 
-knowledge.read_document = knowledge.Collection.build = knowledge.Collection.load_saved = never
+documents.read_document = knowledge.Collection.build = knowledge.Collection.load_saved = never
 print(sorted(knowledge.load_all()))
 """
     env = {**os.environ, "WEBCALL_CONFIG_DIR": str(root.parent), "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.chat_limits import clean_text
+from agent.documents import split_passages
 from agent.framework import strip_markup
-from agent.knowledge import split_passages
 
 
 @given(st.text())
