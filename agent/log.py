@@ -25,7 +25,7 @@ import logging
 from typing import Final
 
 from agent.config.call_config import CallConfig, ConfigWarning
-from agent.config.fields import GROUPS, LEAF_FIELDS
+from agent.config.fields import names_input_key
 
 PII_PREFIX = "pii."
 REDACTED = "[redacted]"
@@ -33,7 +33,6 @@ _ROOT = "webcall"
 # Keys livekit-agents 1.8.9 logs caller data under without a ``pii`` marker: the job request and assignment (their
 # job and room metadata), and the linked participant's identity.
 FRAMEWORK_CALLER_KEYS: Final = frozenset({"job_request", "job", "participant"})
-_CANONICAL_FIELDS: Final = frozenset(LEAF_FIELDS) | GROUPS
 
 
 @functools.cache
@@ -91,7 +90,7 @@ def get_logger(name: str) -> logging.Logger:
 def warning_fields(warning: ConfigWarning) -> dict[str, str]:
     """A config warning as log extras: a canonical field path as ``field``; one naming an input key (a variable's
     name, an unknown key) as ``pii.field``, since the caller may have chosen it."""
-    key = "field" if warning.field in _CANONICAL_FIELDS else f"{PII_PREFIX}field"
+    key = f"{PII_PREFIX}field" if names_input_key(warning.field) else "field"
     return {"code": warning.code, key: warning.field}
 
 

@@ -96,6 +96,27 @@ def _schema(model: type[BaseModel], prefix: str) -> tuple[dict[str, TypeAdapter[
 LEAF_TYPES, GROUPS = _schema(CallConfig, "")
 # Every leaf field of the resolved config, in schema order: the keys of `provenance`.
 LEAF_FIELDS: Final[tuple[str, ...]] = tuple(LEAF_TYPES)
+# The paths of the schema itself: a warning's field that is not one names a key an input chose.
+CANONICAL_FIELDS: Final = frozenset(LEAF_FIELDS) | GROUPS | VARIABLE_MAPS
+
+
+def names_input_key(field: str) -> bool:
+    """Whether a warning's `field` names a key an input chose (a variable's name, an unknown key), which may be
+    caller data, rather than a path of the schema."""
+    return field not in CANONICAL_FIELDS
+
+
+def field_without_input_key(field: str) -> str:
+    """`field` when it is a path of the schema; else the schema path it sits under with ``*`` for the key the input
+    chose (``variables.*``, ``tts.*``), or ``*`` at the top level."""
+    if not names_input_key(field):
+        return field
+    parts = field.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in GROUPS or prefix in VARIABLE_MAPS:
+            return f"{prefix}.*"
+    return "*"
 
 
 @dataclass

@@ -14,6 +14,7 @@ Every event shares an envelope and the call's identity (`_common`, where content
                "participant_name", "pre_call_variables"},          # content (see below)
       "variables": {...},                                           # content
       "warnings": [{"code", "field"}],         # config warnings: codes and fields only, no messages or values
+                                               # (content off: a key an input chose is "*", e.g. "variables.*")
       "started_at": "...",
       "content_included": true
     }
@@ -60,6 +61,7 @@ from typing import TYPE_CHECKING, Final, Literal, Protocol
 from livekit.agents.metrics.usage import ModelUsage
 
 from agent.config.call_config import CallConfig, ConfigWarning
+from agent.config.fields import field_without_input_key
 from agent.events.bounds import bounded
 from agent.events.prices import PriceTable, estimate_cost
 from agent.events.usage import usage_summary
@@ -281,7 +283,10 @@ def _common(
         "agent_id": config.agent_id,
         "profile": config.profile,
         "call": call,
-        "warnings": [{"code": w.code, "field": w.field} for w in (config.warnings if warnings is None else warnings)],
+        "warnings": [
+            {"code": w.code, "field": w.field if include_content else field_without_input_key(w.field)}
+            for w in (config.warnings if warnings is None else warnings)
+        ],
         "started_at": iso(facts.started_at),
         "content_included": include_content,
     }

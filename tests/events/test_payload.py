@@ -317,6 +317,25 @@ def test_with_content_off_no_event_of_any_dialects_example_carries_caller_data(c
         assert "variables" not in event.body
 
 
+def test_with_content_off_a_warning_names_no_key_the_caller_chose_and_with_content_on_it_does() -> None:
+    sources = CallSources(
+        job_metadata=json.dumps({"tts": {"speeed": 1.2}}),
+        caller_attributes={"webcall.variables.ana_4111_5555": "x", "webcall.Bob_5551234": "1"},
+    )
+    config = resolve_call(sources, settings=Settings())
+    assert {w.field for w in config.warnings} >= {"variables.ana_4111_5555", "Bob_5551234", "tts.speeed"}
+
+    def fields(include_content: bool) -> set[object]:
+        body = started_event(config, facts=FACTS, include_content=include_content, now=1_700_000_000.0).body
+        warnings = body["warnings"]
+        assert isinstance(warnings, list)
+        return {w["field"] for w in warnings}
+
+    assert fields(False) >= {"variables.*", "*", "tts.*"}
+    assert not {f for f in fields(False) if any(key in str(f) for key in ("ana_4111", "Bob_555", "speeed"))}
+    assert fields(True) >= {"variables.ana_4111_5555", "Bob_5551234", "tts.speeed"}
+
+
 def test_the_vaani_example_with_content_off_lists_its_metadata_keys_but_not_the_customers_name() -> None:
     config = resolved("vaani/every_field.json")
 
