@@ -42,9 +42,11 @@ WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
     WEBCALL_CONFIG_DIR=/app/config WEBCALL_PROMPTS_DIR=/app/prompts WEBCALL_EVENTS_OUTBOX_DIR=/var/lib/webcall/outbox
 USER webcall
-# GET / is the health endpoint (503 when LiveKit is unreachable), GET /worker the worker's state as JSON.
+# The worker's health server (agent/health.py): GET / liveness (503 once it gave up on LiveKit), GET /ready
+# readiness (503 unregistered, draining or at capacity), GET /metrics Prometheus, GET /worker its state as JSON.
 EXPOSE 8081
-# The worker is PID 1 and receives SIGTERM alone: it drains (takes no new calls, lets live ones finish). Do not wrap
-# it in an init that signals the whole process group; that would kill the job processes of live calls.
+# The worker is PID 1: SIGTERM drains it (no new calls, live ones finish). A SIGTERM to the whole process group (an
+# init such as tini -g, or Ctrl-C) drains it the same: its forkserver and job processes ignore the signal
+# (agent/drain.py, tested by tests/ops/test_drain.py).
 ENTRYPOINT ["python", "-m", "agent"]
 CMD ["start"]

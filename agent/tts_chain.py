@@ -17,6 +17,10 @@ things:
 
 Each member's own failure still reaches its ``error`` event (`agent.provider_faults` records it as an incident), and
 the adapter's ``tts_availability_changed`` is emitted as the framework's adapter does.
+
+Private names: a subclass of the adapter and of its chunked stream, it reads ``_tts_instances`` and ``_status`` and
+calls ``_try_synthesize`` and ``_try_recovery``; the rest of the framework's private use is in `agent.framework`.
+All four are pinned to livekit-agents 1.8.9 by ``tests/worker/test_framework.py``.
 """
 
 from __future__ import annotations

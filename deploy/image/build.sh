@@ -1,6 +1,6 @@
 #!/bin/sh
-# The image's install and bake steps, one script: the Dockerfile runs it, and tests/test_image.py runs the same steps
-# in a clean venv (no container engine is needed to test what the image gets).
+# The image's install and bake steps, one script: the Dockerfile runs it, and tests/image/test_build_script.py runs
+# the same steps in a clean venv (no container engine is needed to test what the image gets).
 #
 #   build.sh deps VENV LOCK   a new venv with the lock's packages only, each file checked against its hash
 #   build.sh bake VENV APP    in APP (agent/, config/, prompts/): plugin model files, the offline speech models

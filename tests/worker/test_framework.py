@@ -14,6 +14,7 @@ from livekit.agents.cli import log as framework_log
 from livekit.agents.ipc import proc_pool
 from livekit.agents.ipc.job_proc_executor import ProcJobExecutor
 from livekit.agents.job import RunningJobInfo
+from livekit.agents.tts import fallback_adapter
 from livekit.agents.utils import http_context
 from livekit.rtc._ffi_client import FfiClient
 
@@ -129,3 +130,17 @@ def test_a_server_that_gave_up_is_reported_so() -> None:
     server._connection_failed = True  # what the connection task sets after max_retry failed attempts
     assert framework.gave_up(server)
     assert not framework.registered(server)
+
+
+def test_the_tts_fallback_adapter_keeps_what_the_sentence_chain_reads_and_overrides() -> None:
+    # `agent.tts_chain` subclasses the adapter and its chunked stream: it reads the members, their status and the
+    # stream's attempt and recovery helpers, and replaces only `_run` (its behaviour: tests/faults/test_tts_chain.py).
+    adapter_init = inspect.getsource(tts.FallbackAdapter.__init__)
+    assert "self._tts_instances = tts" in adapter_init
+    assert "self._status.append(" in adapter_init
+    assert {"available", "needs_resampling"} <= {f.name for f in dataclasses.fields(fallback_adapter._TTSStatus)}
+    stream = tts.FallbackChunkedStream
+    assert list(inspect.signature(stream._try_synthesize).parameters) == ["self", "tts", "recovering"]
+    assert list(inspect.signature(stream._try_recovery).parameters) == ["self", "tts"]
+    assert inspect.iscoroutinefunction(stream._run)
+    assert "self._fallback_adapter = tts" in inspect.getsource(stream.__init__)
