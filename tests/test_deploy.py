@@ -13,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from agent import drain
 from agent.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,3 +131,18 @@ def test_the_worker_pod_is_locked_down_and_probed_on_readiness_and_liveness() ->
     assert container["livenessProbe"]["httpGet"]["path"] == "/"
     claims = [volume for volume in pod["volumes"] if "persistentVolumeClaim" in volume]
     assert [volume["persistentVolumeClaim"]["claimName"] for volume in claims] == ["webcall-agent-outbox"]
+
+
+def test_the_pods_grace_period_covers_the_prestop_the_drain_of_the_longest_call_and_the_goodbyes() -> None:
+    # What the worker reads from the manifest's env, the same way it reads its own environment.
+    pod = by_kind("Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+    settings = Settings.model_validate({k: v for k, v in env.items() if k.startswith("WEBCALL_")})
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    pre_stop_s = float(command[1])
+
+    assert settings.drain_timeout_s >= settings.max_call_duration_s, "a call as long as allowed finishes in the drain"
+    needed = pre_stop_s + settings.drain_timeout_s + drain.GOODBYE_GRACE_S
+    assert pod["terminationGracePeriodSeconds"] > needed, "Kubernetes would SIGKILL live calls before they end"
