@@ -208,3 +208,14 @@ def tts_spec(provider: str) -> TtsSpec:
 def all_voices() -> tuple[str, ...]:
     """Every voice of every TTS provider in the table."""
     return tuple(voice for spec in TTS.values() for voice in spec.voices)
+
+
+def all_stt_models() -> tuple[str, ...]:
+    """Every model of every STT provider in the table."""
+    return tuple(model for spec in STT.values() for model in spec.models)
+
+
+def all_tts_models() -> tuple[str, ...]:
+    """Every model of every TTS provider in the table whose model is not its voice (for those, the voice is the
+    model and the voice allowlist decides)."""
+    return tuple(model for spec in TTS.values() for model in sorted(spec.models))

@@ -23,6 +23,8 @@ from agent.providers import (
     LlmProvider,
     SttProvider,
     TtsProvider,
+    all_stt_models,
+    all_tts_models,
     all_voices,
 )
 
@@ -89,6 +91,9 @@ class Settings(BaseSettings):
     allowed_llm_models: NameList = Field(default=LLM_MODELS["openai"], validation_alias="WEBCALL_ALLOWED_LLM_MODELS")
     # Every voice of the provider table by default; a voice must also be one the call's TTS provider has.
     allowed_tts_voices: NameList = Field(default=all_voices(), validation_alias="WEBCALL_ALLOWED_TTS_VOICES")
+    # Every model of the provider table by default; a model must also be one the call's provider has.
+    allowed_stt_models: NameList = Field(default=all_stt_models(), validation_alias="WEBCALL_ALLOWED_STT_MODELS")
+    allowed_tts_models: NameList = Field(default=all_tts_models(), validation_alias="WEBCALL_ALLOWED_TTS_MODELS")
     caller_allowed_fields: NameList = Field(
         default=DEFAULT_CALLER_ALLOWED, validation_alias="WEBCALL_CALLER_ALLOWED_FIELDS"
     )
@@ -172,6 +177,8 @@ class Settings(BaseSettings):
         "allowed_tts_providers",
         "allowed_llm_models",
         "allowed_tts_voices",
+        "allowed_stt_models",
+        "allowed_tts_models",
         "caller_allowed_fields",
         mode="before",
     )

@@ -13,8 +13,9 @@ plus profiles) that a refused value falls back to. Provider knowledge comes from
 3. the caller's languages: a language the caller set must be one the call's STT model hears (and, for the
    primary, one the TTS provider speaks), else ``unsupported_language`` and the profile's.
 4. ``tts.voice_gender`` -> a voice from the voice table for the TTS provider and primary language.
-5. allowlists: ``llm.model`` and ``tts.voice`` set by metadata or the caller must be on
-   ``WEBCALL_ALLOWED_LLM_MODELS`` / ``WEBCALL_ALLOWED_TTS_VOICES``, else ``not_allowed`` and the profile's value.
+5. allowlists: ``llm.model``, ``tts.voice``, ``stt.model`` and ``tts.model`` (for a provider whose model is not its
+   voice) set by metadata or the caller must be on ``WEBCALL_ALLOWED_LLM_MODELS`` / ``WEBCALL_ALLOWED_TTS_VOICES`` /
+   ``WEBCALL_ALLOWED_STT_MODELS`` / ``WEBCALL_ALLOWED_TTS_MODELS``, else ``not_allowed`` and the profile's value.
    Profiles are configuration and are not checked.
 6. provider fit: an STT model, TTS model or voice the provider does not have -> the profile's value if it fits,
    else the provider's default; ``invalid_value`` when the misfit came from metadata or the caller (a default or a
@@ -52,11 +53,14 @@ def normalize(draft: Draft, *, settings: Settings, voices: VoiceTable) -> None:
     _languages(draft)
     _allowlist(draft, "stt.provider", {settings.stt_provider, *settings.allowed_stt_providers})
     _allowlist(draft, "tts.provider", {settings.tts_provider, *settings.allowed_tts_providers})
+    _allowlist(draft, "stt.model", settings.allowed_stt_models)
     _fit_stt_model(draft)
     _caller_languages(draft)
     _voice_by_gender(draft, voices)
     _allowlist(draft, "llm.model", settings.allowed_llm_models)
     _allowlist(draft, "tts.voice", settings.allowed_tts_voices)
+    if not tts_spec(draft.text("tts.provider")).model_is_voice:
+        _allowlist(draft, "tts.model", settings.allowed_tts_models)
     _fit_tts(draft)
     fit_voice_to_language(draft, settings=settings, voices=voices)
     _clamp(draft, "llm.temperature", (0.0, 2.0))

@@ -38,6 +38,27 @@ def test_a_deployment_may_allow_the_offline_providers(resolve: Resolve, make_set
     assert config.warnings == ()
 
 
+def test_stt_and_tts_models_from_metadata_must_be_on_the_deployments_lists(
+    resolve: Resolve, make_settings: MakeSettings
+) -> None:
+    job = {"stt": {"provider": "deepgram", "model": "nova-2"}, "tts": {"provider": "openai", "model": "tts-1-hd"}}
+    assert codes(resolve(job=job)) == [], "every model of the provider table is allowed by default"
+
+    settings = make_settings(WEBCALL_ALLOWED_STT_MODELS="nova-3", WEBCALL_ALLOWED_TTS_MODELS="gpt-4o-mini-tts")
+    config = resolve(job=job, with_settings=settings)
+    assert (config.stt.model, config.tts.model) == ("nova-3", "gpt-4o-mini-tts")
+    assert codes(config) == [("not_allowed", "stt.model"), ("not_allowed", "tts.model")]
+
+
+def test_a_tts_whose_model_is_its_voice_is_checked_by_the_voice_list_alone(
+    resolve: Resolve, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(WEBCALL_ALLOWED_TTS_MODELS="gpt-4o-mini-tts")
+    config = resolve(job={"tts": {"provider": "deepgram", "voice": "aura-2-apollo-en"}}, with_settings=settings)
+    assert (config.tts.voice, config.tts.model) == ("aura-2-apollo-en", "aura-2-apollo-en")
+    assert codes(config) == []
+
+
 def test_the_process_providers_are_always_allowed(resolve: Resolve, make_settings: MakeSettings) -> None:
     settings = make_settings(WEBCALL_TTS_PROVIDER="piper", WEBCALL_ALLOWED_TTS_PROVIDERS="openai")
     assert resolve(job={"tts": {"provider": "piper"}}, with_settings=settings).tts.provider == "piper"
