@@ -8,6 +8,7 @@ import math
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from agent.chat import DEGRADED_NOTICE
 from agent.chat_limits import ChatLimits
@@ -174,6 +175,11 @@ async def test_a_thousand_messages_in_a_burst_cost_a_few_bounded_turns_counted_i
     caplog.set_level(logging.INFO, logger="webcall.chat_limits")
     limits = ChatLimits()
     messages = [f"spam {i:04d} " + "x" * 300 for i in range(FLOOD)]
+
+    def scraped(code: str) -> float:
+        return REGISTRY.get_sample_value("webcall_chat_incidents_total", {"code": code}) or 0.0
+
+    queue_full_before = scraped("chat_queue_full")
     async with room_call(sandbox_server) as call:
         started = time.monotonic()
         await asyncio.gather(*(call.caller.local_participant.send_text(m, topic="lk.chat") for m in messages))
@@ -203,5 +209,7 @@ async def test_a_thousand_messages_in_a_burst_cost_a_few_bounded_turns_counted_i
     assert all(len(t) <= limits.max_batch_chars and len(t.split("\n")) <= limits.max_batch_messages for t in turns)
     # The incidents kept whole are the first few of each code; the log has a line per burst, not per message.
     assert all(sum(e.code == code for e in call.chat.events) <= limits.incident_samples for code in counts)
+    # every incident is counted in /metrics too, by code
+    assert scraped("chat_queue_full") - queue_full_before == counts["chat_queue_full"]
     logged = [r for r in caplog.records if r.name in ("webcall.chat", "webcall.chat_limits")]
     assert len(logged) <= 2 * len(counts) + 1, [r.getMessage() for r in logged]

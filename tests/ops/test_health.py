@@ -50,6 +50,25 @@ async def test_an_unregistered_worker_is_alive_but_not_ready() -> None:
         await http.close()
 
 
+async def test_a_registered_worker_is_ready_until_its_slots_are_held_then_503_at_capacity() -> None:
+    health = health_server()
+    # what the framework sets once it runs (`_closed`) and LiveKit accepted its registration (`_id`)
+    health.health.server._closed = False
+    health.health.server._id = "AW_test"
+    http = await client(health)
+    try:
+        assert ((ready := await http.get("/ready")).status, await ready.text()) == (200, "ready")
+        with health.health.capacity.reserve("AJ_1"), health.health.capacity.reserve("AJ_2"):
+            assert (await http.get("/ready")).status == 200, "two of three slots held"
+            with health.health.capacity.reserve("AJ_3"):
+                full = await http.get("/ready")
+                assert (full.status, await full.text()) == (503, "at_capacity")
+                assert value(await (await http.get("/metrics")).text(), "webcall_worker_ready") == 0
+        assert (await http.get("/ready")).status == 200, "the slots released"
+    finally:
+        await http.close()
+
+
 async def test_a_worker_that_gave_up_on_livekit_fails_liveness() -> None:
     health = health_server()
     health.health.server._connection_failed = True  # what the framework sets after max_retry failed attempts
