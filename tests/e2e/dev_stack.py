@@ -8,6 +8,7 @@ adds), `read_until` reads its output up to a marker (bounded), `keep_reading` dr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -79,7 +80,9 @@ class DevStack:
         self._reader = asyncio.create_task(read())
 
     async def aclose(self) -> int:
-        """Stop it as Ctrl-C does; its exit code."""
+        """Stop it as Ctrl-C does; its exit code. One that does not stop within a minute is killed with its
+        children (none is left running to hold its output open or load the tests after it)."""
+        children = children_of(self.process.pid)
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGINT)
             if self._reader is None:
@@ -88,8 +91,28 @@ class DevStack:
                 await asyncio.wait_for(self.process.wait(), timeout=60)
             except TimeoutError:
                 self.process.kill()
-                await self.process.wait()
+                await asyncio.wait_for(self.process.wait(), timeout=10)
+                for pid in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
         if self._reader is not None:
             await asyncio.wait_for(self._reader, timeout=10)
         assert self.process.returncode is not None
         return self.process.returncode
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`, read from /proc: pid -> command line."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    command = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found[int(entry)] = command
+    return found

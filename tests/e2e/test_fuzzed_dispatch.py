@@ -166,7 +166,13 @@ async def test_a_hundred_fuzzed_dispatches_each_get_a_speaking_agent_and_every_w
 
     worker = fuzz_stack.stack.worker
     assert worker.process.returncode is None, "the worker outlived every fuzzed call"
-    errors = [r for r in worker.records() if r.get("level") in ("ERROR", "CRITICAL") and not closing_race(r)]
+    records = worker.records()
+    killed = killed_at_teardown(records)
+    errors = [
+        r
+        for r in records
+        if r.get("level") in ("ERROR", "CRITICAL") and not closing_race(r) and not exit_of_killed(r, killed)
+    ]
     assert errors == [], errors[:3]
 
 
@@ -178,6 +184,26 @@ TEARDOWN_RECORDS = (
     ("livekit", "_reliable closed unexpectedly"),
     ("livekit.agents", "process did not exit in time, killing process"),
 )
+
+
+# What the framework logs when it kills a job process: SIGUSR1 first (its stack-dump signal, which a job process
+# forked by the forkserver does not handle, so it ends with -10), then SIGKILL (-9).
+KILLED_EXIT_CODES = ("-10", "-9")
+
+
+def killed_at_teardown(records: list[dict[str, object]]) -> set[object]:
+    """The pids of the job processes the framework killed because they did not exit in time after their call."""
+    return {r.get("pid") for r in records if closing_race(r) and "killing process" in str(r.get("message"))}
+
+
+def exit_of_killed(record: dict[str, object], killed: set[object]) -> bool:
+    """The framework's record of the exit of a job process it killed at teardown (see `killed_at_teardown`)."""
+    message = str(record.get("message"))
+    return (
+        record.get("pid") in killed
+        and message.startswith("process exited with non-zero exit code")
+        and message.rsplit(" ", 1)[-1] in KILLED_EXIT_CODES
+    )
 
 
 def closing_race(record: dict[str, object]) -> bool:

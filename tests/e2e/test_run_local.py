@@ -24,7 +24,7 @@ from livekit import api
 
 from sandbox.providers.openai_server import FakeOpenAI
 from sandbox.server.process import ServerProcess
-from tests.e2e.dev_stack import DevStack, clean_environment
+from tests.e2e.dev_stack import DevStack, children_of, clean_environment
 from tests.e2e.stack import Caller, agent_identities, room_name, until
 
 # Each test starts run-local (a worker, the sandbox, the fakes, the page): about 100 s on a busy 2-core box.
@@ -36,23 +36,6 @@ NO_KEY_LINE = "no OPENAI_API_KEY: "
 def nothing_listens_on(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-def children_of(pid: int) -> dict[int, str]:
-    """The processes whose parent is `pid`, read from /proc: pid -> command line."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    command = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found[int(entry)] = command
-    return found
 
 
 def pid_running(command: str, children: Mapping[int, str]) -> int:
