@@ -40,6 +40,8 @@ from agent.events.signing import new_secret
 DEV_API_KEY: Final = "devkey"
 DEV_API_SECRET: Final = "secret"
 READY_WITHIN_S: Final = 120.0
+# How long the children of a stopping run have, together, to exit on SIGINT before they are killed.
+STOP_WITHIN_S: Final = 20.0
 
 
 @dataclass
@@ -69,12 +71,15 @@ class Children:
         threading.Thread(target=copy, daemon=True).start()
 
     def stop(self) -> None:
+        """SIGINT to each, then one shared `STOP_WITHIN_S` for all of them to exit; the rest are killed. Bounded,
+        however many children there are and however loaded the machine is."""
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_WITHIN_S
         for process in reversed(self.processes):
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

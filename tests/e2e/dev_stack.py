@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 READY_WITHIN_S = 180.0
+# run-local's own stop gives its children 20 s together (agent.devrun.STOP_WITHIN_S); this leaves it room to exit.
+STOP_WITHIN_S = 60.0
 
 
 def free_port() -> int:
@@ -80,25 +82,46 @@ class DevStack:
         self._reader = asyncio.create_task(read())
 
     async def aclose(self) -> int:
-        """Stop it as Ctrl-C does; its exit code. One that does not stop within a minute is killed with its
-        children (none is left running to hold its output open or load the tests after it)."""
-        children = children_of(self.process.pid)
+        """Stop it as Ctrl-C does; its exit code. One that has not exited within `STOP_WITHIN_S` is killed with every
+        process under it, so none is left running to hold its output open or load the tests after it.
+
+        Its exit is read from ``returncode``, not awaited with ``wait()``: in Python 3.11 ``wait()`` returns only once
+        every pipe to the child is closed, and a grandchild that inherited its stdout keeps that pipe open."""
+        tree = descendants_of(self.process.pid)
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGINT)
             if self._reader is None:
                 self.keep_reading()
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout=60)
-            except TimeoutError:
+            if not await exited(self.process, within_s=STOP_WITHIN_S):
+                tree |= descendants_of(self.process.pid)
                 self.process.kill()
-                await asyncio.wait_for(self.process.wait(), timeout=10)
-                for pid in children:
+                for pid in tree:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
+                assert await exited(self.process, within_s=10), "run-local survived SIGKILL"
         if self._reader is not None:
-            await asyncio.wait_for(self._reader, timeout=10)
+            await asyncio.wait_for(self._reader, timeout=30)
         assert self.process.returncode is not None
         return self.process.returncode
+
+
+async def exited(process: asyncio.subprocess.Process, *, within_s: float) -> bool:
+    """Whether `process` exits within `within_s` (see `DevStack.aclose` for why this polls)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while process.returncode is None and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return process.returncode is not None
+
+
+def descendants_of(pid: int) -> set[int]:
+    """Every process under `pid` (children, theirs, ...), read from /proc."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        children = set(children_of(frontier.pop())) - found
+        found |= children
+        frontier.extend(children)
+    return found
 
 
 def children_of(pid: int) -> dict[int, str]:

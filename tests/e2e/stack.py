@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from livekit import api, rtc
 
+from agent.events.files import TEMP_PREFIX
 from agent.tasks import TaskSet
 from sandbox.providers import FakeDeepgram, FakeOpenAI
 from sandbox.server.process import ServerProcess
@@ -258,17 +259,25 @@ async def until(predicate: Callable[[], object], *, within_s: float, what: str) 
         raise AssertionError(f"timed out waiting for: {what}") from None
 
 
+def spool_events(spool: Path) -> list[dict[str, Any]]:
+    """Every event written whole to a worker's ``WEBCALL_EVENTS_DIR``, file by file in name order. Skipped: a file
+    the spool is still writing (``.tmp-*``, renamed over its target when complete), one gone between listing and
+    reading, and a last line without its newline (being appended)."""
+    events: list[dict[str, Any]] = []
+    for path in sorted(spool.glob("*.jsonl")):
+        if path.name.startswith(TEMP_PREFIX):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        events.extend(json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n"))
+    return events
+
+
 def spooled_event(spool: Path, *, room: str, kind: str) -> dict[str, Any] | None:
     """The room's first event of type `kind` (``call.ended``...) in a worker's ``WEBCALL_EVENTS_DIR``, once written."""
-    for path in spool.glob("*.jsonl"):
-        # the worker appends: a line without its newline yet is still being written
-        for line in path.read_text().splitlines(keepends=True):
-            if not line.endswith("\n"):
-                continue
-            event = json.loads(line)
-            if event.get("room") == room and event.get("type") == kind:
-                return dict(event)
-    return None
+    return next((e for e in spool_events(spool) if e.get("room") == room and e.get("type") == kind), None)
 
 
 def room_name(prefix: str) -> str:

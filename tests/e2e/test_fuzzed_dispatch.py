@@ -11,7 +11,6 @@ ended (TEARDOWN_RECORDS).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -25,12 +24,11 @@ from livekit import api
 
 from agent.config.call_config import CallConfig
 from agent.config.resolve import CallSources, resolve_call
-from agent.events.files import TEMP_PREFIX
 from agent.scribe import address_names
 from agent.settings import Settings
 from tests.config.fuzzing import FuzzCase, fuzz_cases
 from tests.e2e.conftest import Stack, running_stack
-from tests.e2e.stack import Caller, dispatch, room_name, until
+from tests.e2e.stack import Caller, dispatch, room_name, spool_events, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -84,17 +82,7 @@ async def fuzz_stack() -> AsyncIterator[FuzzStack]:
 
 
 def events_in(spool: Path, room: str) -> Iterator[dict[str, object]]:
-    for path in spool.glob("*.jsonl"):
-        if path.name.startswith(TEMP_PREFIX):
-            continue  # a spool file being written (renamed over the call's file when complete)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        for line in text.splitlines():
-            event = json.loads(line)
-            if event.get("room") == room:
-                yield event
+    return (event for event in spool_events(spool) if event.get("room") == room)
 
 
 def typed_prompt(config: CallConfig) -> str:

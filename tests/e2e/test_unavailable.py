@@ -15,7 +15,7 @@ from livekit import api, rtc
 
 from agent.unavailable import NOTICE
 from tests.e2e.conftest import Stack, running_stack
-from tests.e2e.stack import Caller, dispatch, room_name, until
+from tests.e2e.stack import Caller, dispatch, room_name, spool_events, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -33,8 +33,7 @@ async def stack(spool: Path) -> AsyncIterator[Stack]:
 
 
 def spooled(spool: Path, room: str) -> list[dict[str, Any]]:
-    events = [json.loads(line) for path in spool.glob("*.jsonl") for line in path.read_text().splitlines()]
-    return [event for event in events if event.get("room") == room]
+    return [event for event in spool_events(spool) if event.get("room") == room]
 
 
 async def test_a_call_without_any_llm_tells_the_caller_in_text_and_voice_then_ends(stack: Stack, spool: Path) -> None:

@@ -24,7 +24,7 @@ from livekit import api
 
 from sandbox.providers import FakeDeepgram, FakeOpenAI, speech
 from sandbox.server.process import ServerProcess, start_server_process
-from tests.e2e.stack import Caller, WorkerProcess, dispatch, providers, room_name, until, worker_env
+from tests.e2e.stack import Caller, WorkerProcess, dispatch, providers, room_name, spool_events, until, worker_env
 from tests.events.receiver import Receiver, running_receiver
 from tests.ops.scrape import get
 from tests.trust.test_log_redaction_e2e import DEEPGRAM_KEY, EVENTS_SECRET, LIVEKIT_SECRET, OPENAI_KEY
@@ -106,13 +106,7 @@ class ProcessStack:
         return [e for e in self.receiver.delivered() if e.get("room") == room and e.get("type") == kind]
 
     def spooled(self, room: str, kind: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for path in sorted(self.spool.glob("*.jsonl")):
-            for line in path.read_text().splitlines():
-                event = json.loads(line)
-                if event.get("room") == room and event.get("type") == kind:
-                    found.append(event)
-        return found
+        return [e for e in spool_events(self.spool) if e.get("room") == room and e.get("type") == kind]
 
     def written(self) -> dict[str, str]:
         """Everything the runs wrote, by where: each worker's output, every file under the spool and the outbox

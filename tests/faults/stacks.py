@@ -24,7 +24,7 @@ from livekit import api, rtc
 
 from sandbox.providers import FakeDeepgram, FakeOpenAI, speech
 from sandbox.server.process import ServerProcess, start_server_process
-from tests.e2e.stack import Caller, WorkerProcess, room_name, until, worker_env
+from tests.e2e.stack import Caller, WorkerProcess, room_name, spool_events, until, worker_env
 
 AGENT = "webcall-faults"
 PROVIDER_TIMEOUT_S = 2.0
@@ -50,11 +50,9 @@ class FaultStacks:
 
     def ended(self, room: str) -> dict[str, Any] | None:
         """The room's ``call.ended`` event from the spool, once written."""
-        for path in self.spool.glob("*.jsonl"):
-            for line in path.read_text().splitlines():
-                event = json.loads(line)
-                if event.get("room") == room and event.get("type") == "call.ended":
-                    return dict(event)
+        for event in spool_events(self.spool):
+            if event.get("room") == room and event.get("type") == "call.ended":
+                return dict(event)
         return None
 
 
