@@ -65,7 +65,7 @@ class _SentenceStream(tts.FallbackChunkedStream):
         for position, member in enumerate(adapter._tts_instances):
             status = adapter._status[position]
             if status.available or all_failed:
-                started_at = output_emitter.pushed_duration()
+                pushed_before = output_emitter.pushed_duration()
                 try:
                     resampler = (
                         rtc.AudioResampler(input_rate=member.sample_rate, output_rate=adapter.sample_rate)
@@ -84,7 +84,7 @@ class _SentenceStream(tts.FallbackChunkedStream):
                     if status.available:
                         status.available = False
                         adapter.emit("tts_availability_changed", AvailabilityChangedEvent(tts=member, available=False))
-                    if output_emitter.pushed_duration() > started_at:
+                    if output_emitter.pushed_duration() > pushed_before:
                         logger.warning(
                             "tts failed mid-sentence, the next tts speaks the sentence again",
                             extra={"position": position, "pushed_s": round(output_emitter.pushed_duration(), 3)},

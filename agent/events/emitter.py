@@ -108,8 +108,9 @@ class CallEvents:
         self._resolutions = 0
         self._warnings: dict[tuple[str, str], ConfigWarning] = {}
         self._note(config.warnings)
-        # the transcript journal: items in the order recorded (speakers named once, in that order), not yet written
-        self._recorded: list[TranscriptItem] = []
+        # the transcript journal: each speaker's first item, in the order recorded (what names the speakers, once),
+        # the names, and the entries not yet written
+        self._first_items: list[TranscriptItem] = []
         self._speakers: dict[str, str] = {}
         self._unjournaled: list[dict[str, object]] = []
         self._journaling: asyncio.Task[None] | None = None
@@ -254,9 +255,9 @@ class CallEvents:
 
     def _journal_item(self, item: TranscriptItem) -> None:
         """Queue `item` for the transcript journal; one writer task at a time appends what is queued, in order."""
-        self._recorded.append(item)
         if item.speaker not in self._speakers:
-            self._speakers = transcript_speakers(self._recorded, include_content=self._include_content)
+            self._first_items.append(item)
+            self._speakers = transcript_speakers(self._first_items, include_content=self._include_content)
         speaker = self._speakers[item.speaker]
         self._unjournaled.append(transcript_entry(item, speaker=speaker, include_content=self._include_content))
         if self._journaling is None or self._journaling.done():
