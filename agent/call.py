@@ -183,7 +183,7 @@ class Call:
         await self._session.start(
             self._agent, room=self._ctx.room, room_options=options, session_host=False, record=False
         )
-        await self._chat.start(self._ctx.room)
+        await self._chat.start(self._ctx.room, caller_identity=self._caller.identity)
         self._open_events()
         self._limits.start()
         self._session_started = True

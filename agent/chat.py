@@ -2,10 +2,12 @@
 
 `ChatChannel` owns everything a typed message goes through between the room and the LLM:
 
-- **No message is dropped.** The framework's default text handler awaits `session.interrupt()`, which raises while
-  a non-interruptible speech (the welcome) plays, and the message is lost. `ChatChannel.text_input_cb` only queues
-  the message and returns; one task answers the queue in order, each turn after the speech in progress has played
-  out (typed messages never cut the agent off).
+- **No message is dropped, none is answered out of turn.** The framework's default text handler awaits
+  `session.interrupt()`, which raises while a non-interruptible speech (the welcome) plays, and the message is lost;
+  and RoomIO hands a message on when its stream has been read, so a long one can come after a short one sent after
+  it. The channel reads ``lk.chat`` itself, in the order the streams began (`agent.chat_order`), and only queues
+  each message; one task answers the queue in order, each turn after the speech in progress has played out (typed
+  messages never cut the agent off).
 - **Replies match the channel** (`CallConfig.chat.reply_mode`):
     ``auto``  typed -> text reply on ``lk.transcription``, spoken -> voice (with its synced transcription);
     ``text``  every reply is text, the agent never synthesizes speech (a text-only call costs no TTS);
@@ -26,7 +28,7 @@
   packet, `agent.legacy_chat`) is answered like one on ``lk.chat``, and the reply is also sent back as a
   ``ChatMessage`` packet, which is what such a frontend shows.
 - **Multi-party calls** (ScaiWave): messages from every participant are answered and attributed by speaker (the
-  LLM sees ``"<name>: <text>"``); in two-party calls RoomIO already accepts only the linked caller's messages. A
+  LLM sees ``"<name>: <text>"``); in two-party calls only the linked caller's messages are read, as RoomIO does. A
   scribe call passes `should_answer(text, speaker)`: every message goes into the transcript, only those it accepts
   are answered.
 
@@ -54,6 +56,7 @@ from livekit.agents.voice.room_io import TextInputEvent, TextInputOptions
 
 from agent import metrics
 from agent.chat_limits import ChatEvent, ChatEventCode, ChatIncidents, ChatLimits, TokenBucket, clean_text
+from agent.chat_order import ArrivalOrder
 from agent.config.call_config import CallConfig
 from agent.errors import LegacyChatError
 from agent.framework import strip_markup
@@ -137,9 +140,11 @@ class ChatChannel:
         self._idle = asyncio.Event()
         self._idle.set()
         self._room: rtc.Room | None = None
+        self._caller_identity: str | None = None
         self._legacy: LegacyChat | None = None
         self._task: asyncio.Task[None] | None = None
         self._side_tasks = TaskSet()
+        self._order = ArrivalOrder(deliver=self._on_room_message)
         self._closed = False
         self.degraded: set[Literal["stt", "tts"]] = set()
         self._session.on("error", self._on_session_error)
@@ -168,15 +173,19 @@ class ChatChannel:
     def text_input_options(self) -> TextInputOptions:
         return TextInputOptions(text_input_cb=self.text_input_cb)
 
-    async def start(self, room: rtc.Room | None = None) -> None:
-        """Start answering. With a room: in multi-party calls take over `lk.chat` from RoomIO (every participant)."""
+    async def start(self, room: rtc.Room | None = None, *, caller_identity: str | None = None) -> None:
+        """Start answering. With a room: read `lk.chat` in place of RoomIO, every participant's in a multi-party
+        call, else only the linked caller's (`caller_identity` until one is linked, as RoomIO does)."""
         self._room = room
+        self._caller_identity = caller_identity
         logging.getLogger("livekit.agents").addFilter(_TEXT_TURN_FILTER)
         self.transcript.attach(self._session)
-        if room is not None and self.multi_party:
+        if room is not None:
+            # RoomIO hands a message on when its stream has been read, so a long one is answered after a short one
+            # sent after it: take `lk.chat` over and answer in the order the streams began (`agent.chat_order`)
             with contextlib.suppress(ValueError, KeyError):
                 room.unregister_text_stream_handler(TOPIC_CHAT)
-            room.register_text_stream_handler(TOPIC_CHAT, self._on_room_chat_stream)
+            room.register_text_stream_handler(TOPIC_CHAT, self._order.read)
         if room is not None:
             self._legacy = LegacyChat.listen(room, on_message=self._on_legacy_message)
         self._task = asyncio.create_task(self._run(), name="webcall.chat.answer")
@@ -187,9 +196,10 @@ class ChatChannel:
         self._closed = True
         self._session.off("error", self._on_session_error)
         self.transcript.detach(self._session)
-        if self._room is not None and self.multi_party:
+        if self._room is not None:
             with contextlib.suppress(ValueError, KeyError):
                 self._room.unregister_text_stream_handler(TOPIC_CHAT)
+        await self._order.aclose()
         if self._legacy is not None:
             await self._legacy.aclose()
         await self._side_tasks.cancel(self._task)
@@ -222,15 +232,14 @@ class ChatChannel:
         self._idle.clear()
         self._wakeup.set()
 
-    def _on_room_chat_stream(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
-        async def read() -> None:
-            text = await reader.read_all()
-            self.submit(text, speaker=participant_identity)
-
-        self._side_tasks.spawn(read())
+    def _on_room_message(self, text: str, identity: str) -> None:
+        # as RoomIO does: a two-party call reads only the linked caller (anyone until one is linked)
+        expected = self._linked_identity() or self._caller_identity
+        if self.multi_party or expected is None or identity == expected:
+            self.submit(text, speaker=identity)
 
     def _on_legacy_message(self, text: str, identity: str) -> None:
-        # RoomIO reads only the linked caller's lk.chat in a two-party call; legacy messages follow the same rule.
+        # legacy messages follow lk.chat's rule, except that they wait for a linked caller in a two-party call
         if self.multi_party or identity == self._linked_identity():
             self.submit(text, speaker=identity, legacy=True)
 

@@ -131,7 +131,7 @@ async def room_call(
                 session_host=False,
                 record=False,
             )
-            await chat.start(agent_room)
+            await chat.start(agent_room, caller_identity="caller")
             yield RoomCall(
                 session=session, chat=chat, llm=llm, tts=tts, agent_room=agent_room, caller=caller, reader=reader
             )

@@ -97,6 +97,30 @@ async def test_in_a_two_party_call_other_participants_messages_are_ignored(sandb
             await intruder.disconnect()
 
 
+async def test_a_message_whose_stream_ends_after_a_later_one_is_still_answered_first(
+    sandbox_server: SandboxServer,
+) -> None:
+    async with room_call(sandbox_server) as call:
+        long_message = await call.caller.local_participant.stream_text(topic="lk.chat")
+        await long_message.write("my order number is ")
+        await call.caller.local_participant.send_text("4711", topic="lk.chat")
+        # the short message arrives whole while the first is still open; without ordering it is answered at once
+        await asyncio.sleep(0.5)
+        assert call.llm.requests == []
+        await long_message.write("the one on the receipt")
+        await long_message.aclose()
+        await eventually(lambda: len(call.reader.texts("lk.transcription")) == 2, within=20)
+
+        assert [last_user_text(r.chat_ctx) for r in call.llm.requests] == [
+            "my order number is the one on the receipt",
+            "4711",
+        ]
+        assert [i.text for i in call.chat.transcript.items if i.role == "user"] == [
+            "my order number is the one on the receipt",
+            "4711",
+        ]
+
+
 async def test_in_a_multi_party_call_every_participant_is_answered_and_attributed(
     sandbox_server: SandboxServer,
 ) -> None:
