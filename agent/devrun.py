@@ -213,6 +213,10 @@ def run(args: argparse.Namespace) -> int:
     outbox = tempfile.TemporaryDirectory(prefix="webcall-events-")
     # SIGTERM reaches only this process (Ctrl-C reaches the whole group): both end up in `children.stop()`.
     signal.signal(signal.SIGTERM, _interrupted)
+    # A parent that ignored SIGINT (a shell's background job, a process starting its own children with SIGINT
+    # masked, as livekit-agents does around a fork) passes SIG_IGN on, and Python then installs no Ctrl-C handler:
+    # Ctrl-C would not stop the stack. Install it whatever the parent had; the children then start with the default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         env = worker_environment(args, children, environ=os.environ)
         env, page_url = with_dev_page(env, port=args.page_port, children=children, outbox=outbox.name)

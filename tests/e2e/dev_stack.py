@@ -53,6 +53,10 @@ class DevStack:
             env=dict(env),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            # Started with SIGINT ignored, as a shell's background job is, and as this test process's children are
+            # whenever livekit-agents has SIGINT masked around a fork of its own (`_mask_ctrl_c`, process-wide):
+            # Ctrl-C must stop run-local whatever it inherited.
+            preexec_fn=_ignore_sigint,
         )
         return cls(process=process, ports=ports)
 
@@ -103,6 +107,10 @@ class DevStack:
             await asyncio.wait_for(self._reader, timeout=30)
         assert self.process.returncode is not None
         return self.process.returncode
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 async def exited(process: asyncio.subprocess.Process, *, within_s: float) -> bool:
